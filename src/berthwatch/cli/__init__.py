@@ -1,0 +1,13 @@
+"""Command-line interface: a thin click layer over the library. The only place that prints or sets up logging.
+
+Each subcommand lives in its own module and is registered below.
+"""
+
+from __future__ import annotations
+
+from berthwatch.cli._common import main
+
+# Subcommand modules register themselves on ``main`` when imported (one line each).
+from berthwatch.cli import info as _info  # noqa: E402,F401  isort: skip
+
+__all__ = ["main"]
