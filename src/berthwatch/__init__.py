@@ -5,7 +5,15 @@ from __future__ import annotations
 import logging
 
 from berthwatch.errors import BerthwatchError
-from berthwatch.models import AlignedPair, Alignment, ChangedObject, ChangeSet, Detection, Scene
+from berthwatch.models import (
+    AlignedPair,
+    Alignment,
+    ChangedObject,
+    ChangeSet,
+    Detection,
+    DetectionResult,
+    Scene,
+)
 
 __version__ = "0.1.0"
 
@@ -18,6 +26,7 @@ __all__ = [
     "ChangeSet",
     "ChangedObject",
     "Detection",
+    "DetectionResult",
     "Scene",
     "__version__",
 ]

@@ -287,3 +287,22 @@ class ChangeSet:
         for o in self.objects:
             out[o.kind][o.status] += 1
         return out
+
+
+@dataclass(eq=False)
+class DetectionResult:
+    """Single-date inventory: detections on one scene plus the masks and notes that explain them.
+
+    ``equipment_searched`` is False when the pixels are too coarse for vehicles/containers; ``notes`` carries
+    such human-readable remarks into the summary.
+    """
+
+    scene: Scene
+    detections: list[Detection]
+    water: np.ndarray
+    equipment_searched: bool
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.water.shape != self.scene.shape:
+            raise ValueError(f"DetectionResult.water shape {self.water.shape} != scene {self.scene.shape}")
