@@ -91,9 +91,7 @@ class Settings:
             kwargs: dict[str, Any] = {}
             for key, val in values.items():
                 if key not in known:
-                    raise ConfigError(
-                        f"unknown setting {sec}.{key} (known: {', '.join(sorted(known))})", path=source
-                    )
+                    raise ConfigError(f"unknown setting {sec}.{key} (known: {', '.join(sorted(known))})", path=source)
                 default = getattr(current, key)
                 try:
                     kwargs[key] = type(default)(val)

@@ -8,6 +8,6 @@ from __future__ import annotations
 from berthwatch.cli._common import main
 
 # Subcommand modules register themselves on ``main`` when imported (one line each).
-from berthwatch.cli import info as _info  # noqa: E402,F401  isort: skip
+from berthwatch.cli import info as _info  # noqa: F401  isort: skip
 
 __all__ = ["main"]
