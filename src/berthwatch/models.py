@@ -281,6 +281,7 @@ class ChangeSet:
     change_class: np.ndarray
     magnitude: np.ndarray
     water: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
     def counts(self) -> dict[str, dict[str, int]]:
         out: dict[str, dict[str, int]] = {k: dict.fromkeys(STATUSES, 0) for k in KINDS}

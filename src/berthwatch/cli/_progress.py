@@ -1,0 +1,23 @@
+"""Progress bars for the CLI (tqdm on stderr), fed by the library's ``progress(stage, fraction)`` callbacks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+from tqdm import tqdm
+
+
+@contextmanager
+def stage_bar(desc: str, *, disable: bool) -> Iterator[Callable[[str, float], None]]:
+    """A 0–100 % bar whose postfix names the current stage."""
+    bar = tqdm(total=100, desc=desc, unit="%", disable=disable, leave=False, bar_format="{l_bar}{bar}| {postfix}")
+
+    def update(stage: str, fraction: float) -> None:
+        bar.set_postfix_str(stage)
+        bar.update(max(0, round(fraction * 100) - bar.n))
+
+    try:
+        yield update
+    finally:
+        bar.close()
