@@ -149,7 +149,7 @@ class Scene:
 def _ground_scale(crs: CRS, transform: Affine, width: int, height: int) -> float:
     from pyproj import Transformer
 
-    cx, cy = transform * (width / 2.0, height / 2.0)
+    cx, cy = transform @ (width / 2.0, height / 2.0)
     dx = abs(transform.a) * max(1, min(width, 100))
     tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon0, lat0 = tr.transform(cx, cy)
