@@ -46,7 +46,6 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
-from pyproj import Geod
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
 from rasterio.errors import NotGeoreferencedWarning, RasterioError
@@ -66,13 +65,11 @@ from berthwatch.errors import (
     UnsupportedTransformError,
 )
 from berthwatch.geo import to_lonlat
-from berthwatch.models import BandRole, Scene
+from berthwatch.models import BandRole, Scene, _ground_scale
 
 __all__ = ["SceneInfo", "find_udm2", "read_scene", "scene_info"]
 
 logger = logging.getLogger(__name__)
-
-_GEOD = Geod(ellps="WGS84")
 
 #: Longest side (pixels) of the decimated masks :func:`scene_info` reads to estimate the valid fraction.
 INFO_MASK_SIZE = 1024
@@ -577,12 +574,15 @@ def _open(path: Path) -> Iterator[DatasetReader]:
         if not issubclass(w.category, NotGeoreferencedWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     with ds:
+        if ds.transform.is_identity and (ds.gcps[0] or ds.rpcs):
+            raise UnsupportedTransformError(
+                "raster is georeferenced by GCPs/RPCs only, not a geotransform; warp it with gdalwarp first", path=path
+            )
         if ds.crs is None:
             extra = " and no geotransform" if not_georef else ""
             raise MissingCRSError(f"raster has no coordinate reference system{extra}", path=path)
         if not_georef or ds.transform.is_identity:
-            hint = " (only GCPs/RPCs: warp it with gdalwarp first)" if ds.gcps[0] or ds.rpcs else ""
-            raise UnsupportedTransformError(f"raster has no geotransform{hint}", path=path)
+            raise UnsupportedTransformError("raster has no geotransform", path=path)
         t = ds.transform
         if t.b != 0 or t.d != 0:
             raise UnsupportedTransformError(
@@ -812,7 +812,7 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
             crs=ds.crs,
             crs_name=_crs_name(ds.crs),
             pixel_size=(float(res[0]), float(res[1])),
-            pixel_size_m=_pixel_size_m(ds.crs, ds.transform, ds.width, ds.height),
+            pixel_size_m=float(math.sqrt(res[0] * res[1]) * _ground_scale(ds.crs, ds.transform, ds.width, ds.height)),
             width=ds.width,
             height=ds.height,
             count=len(interp.bands.indexes),
@@ -837,23 +837,3 @@ def _crs_name(crs: CRS) -> str:
         return str(PCRS.from_user_input(crs.to_wkt()).name)
     except Exception:  # pyproj cannot name every WKT; the CRS itself is still usable
         return crs.to_string()
-
-
-def _pixel_size_m(crs: CRS, transform: Affine, width: int, height: int) -> float:
-    """Mean ground pixel size in metres, measured geodesically across the scene centre in x and in y."""
-    from pyproj import Transformer
-
-    tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
-    cx, cy = transform @ (width / 2.0, height / 2.0)
-    nx = max(1, min(width, 100))
-    ny = max(1, min(height, 100))
-    x1, y1 = transform @ (width / 2.0 + nx, height / 2.0)
-    x2, y2 = transform @ (width / 2.0, height / 2.0 + ny)
-    lon0, lat0 = tr.transform(cx, cy)
-    lon1, lat1 = tr.transform(x1, y1)
-    lon2, lat2 = tr.transform(x2, y2)
-    _, _, dx = _GEOD.inv(lon0, lat0, lon1, lat1)
-    _, _, dy = _GEOD.inv(lon0, lat0, lon2, lat2)
-    if not (math.isfinite(dx) and math.isfinite(dy)) or dx <= 0 or dy <= 0:
-        return float(math.sqrt(abs(transform.a * transform.e)))
-    return float(math.sqrt((dx / nx) * (dy / ny)))
