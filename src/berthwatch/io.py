@@ -764,7 +764,7 @@ class SceneInfo:
             "valid_fraction": round(self.valid_fraction, 6),
             "udm_path": str(self.udm_path) if self.udm_path else None,
             "bounds": list(self.bounds),
-            "footprint": mapping(self.footprint),
+            "footprint": mapping(shapely.transform(self.footprint, lambda xy: np.round(xy, 7))),
         }
 
 
