@@ -52,6 +52,9 @@ class AlignConfig:
     max_shift_m: float = 60.0  # a larger estimated shift is refused, never applied blindly
     min_overlap_fraction: float = 0.05  # of the BEFORE footprint
     min_overlap_m2: float = 10_000.0
+    tile_m: float = 200.0  # side of the tiles on which the shift is estimated independently (robust median)
+    min_tiles: int = 3  # fewer structured tiles agreeing on one shift: not applied, flagged
+    min_quality: float = 0.15  # agreement x gradient correlation below this: not applied, flagged
 
 
 @dataclass(frozen=True)
