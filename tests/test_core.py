@@ -148,3 +148,11 @@ def test_detection_validates_values():
         Detection(poly, "vessel", 1.5, 10, 2, 90, 20)
     with pytest.raises(ValueError):
         Detection(poly, "vessel", 0.5, 10, 2, 200, 20)
+
+
+def test_geographic_crs_measured_in_metres():
+    hull = box(600000, 3860000, 600120, 3860020)
+    length, width, heading, _ = oriented_measures(to_lonlat(hull, "EPSG:32636"), crs="EPSG:4326")
+    assert length == pytest.approx(120.0, rel=0.01)
+    assert width == pytest.approx(20.0, rel=0.01)
+    assert heading_difference(heading, 90.0) < 1.5

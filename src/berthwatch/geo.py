@@ -56,7 +56,7 @@ def crs_to_pixel(geom: BaseGeometry, transform: Affine) -> BaseGeometry:
 @lru_cache(maxsize=256)
 def _convergence(crs_wkt: str, x: float, y: float) -> float:
     """Meridian convergence (degrees) at a point: true azimuth = grid azimuth + convergence."""
-    pcrs = PCRS.from_wkt(crs_wkt)
+    pcrs = PCRS.from_user_input(crs_wkt)
     if pcrs.is_geographic:
         return 0.0
     lon, lat = _transformer(crs_wkt, "EPSG:4326").transform(x, y)
@@ -75,8 +75,14 @@ def oriented_measures(
 
     Measures come from shapely's minimum rotated rectangle. ``ground_scale`` converts CRS units to metres
     (see :attr:`berthwatch.models.Scene.ground_scale`). With ``crs`` given, the heading is corrected for
-    meridian convergence so it is relative to true north.
+    meridian convergence so it is relative to true north; a geographic (lon/lat) ``crs`` is measured in the
+    local UTM zone instead, since a degree is not the same length east-west and north-south.
     """
+    if crs is not None and PCRS.from_user_input(crs).is_geographic and not geom.is_empty:
+        c = geom.centroid
+        utm = local_utm(float(c.x), float(c.y))
+        length, width, heading, _ = oriented_measures(reproject_geometry(geom, crs, utm), crs=utm)
+        return length, width, heading, shapely.minimum_rotated_rectangle(geom)
     rect = shapely.minimum_rotated_rectangle(geom)
     if not isinstance(rect, Polygon) or rect.is_empty:
         return 0.0, 0.0, 0.0, Polygon()
@@ -96,6 +102,13 @@ def oriented_measures(
     if heading >= 180.0 - 1e-9:
         heading = 0.0
     return length, width, heading, rect
+
+
+@lru_cache(maxsize=64)
+def local_utm(lon: float, lat: float) -> str:
+    """EPSG code ("EPSG:326NN"/"EPSG:327NN") of the UTM zone holding a lon/lat point."""
+    zone = int((lon + 180.0) // 6.0) % 60 + 1
+    return f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
 
 
 def heading_difference(a: float, b: float) -> float:

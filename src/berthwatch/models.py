@@ -147,17 +147,22 @@ class Scene:
 
 
 def _ground_scale(crs: CRS, transform: Affine, width: int, height: int) -> float:
+    """Metres per CRS unit at the grid centre: geometric mean of the east-west and north-south scales."""
     from pyproj import Transformer
 
     cx, cy = transform @ (width / 2.0, height / 2.0)
-    dx = abs(transform.a) * max(1, min(width, 100))
     tr = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     lon0, lat0 = tr.transform(cx, cy)
-    lon1, lat1 = tr.transform(cx + dx, cy)
-    _, _, dist = _GEOD.inv(lon0, lat0, lon1, lat1)
-    if not math.isfinite(dist) or dist <= 0:
+    scales = []
+    for ddx, ddy in ((abs(transform.a), 0.0), (0.0, abs(transform.e))):
+        step_x, step_y = ddx * max(1, min(width, 100)), ddy * max(1, min(height, 100))
+        lon1, lat1 = tr.transform(cx + step_x, cy + step_y)
+        _, _, dist = _GEOD.inv(lon0, lat0, lon1, lat1)
+        if math.isfinite(dist) and dist > 0:
+            scales.append(dist / (step_x + step_y))
+    if not scales:
         return 1.0
-    return float(dist / dx)
+    return float(math.sqrt(math.prod(scales))) if len(scales) == 2 else float(scales[0])
 
 
 @dataclass(eq=False)
