@@ -102,7 +102,9 @@ def display_rgb(scene: Scene, *, percentiles: tuple[float, float] = (2.0, 98.0))
             lo, hi = (float(v) for v in np.percentile(vals, percentiles))
             if not hi > lo:
                 hi = lo + 1.0
-            cache[id(band)] = exposure.rescale_intensity(band, in_range=(lo, hi), out_range=(0, 255)).astype(np.uint8)
+            cache[id(band)] = np.rint(
+                exposure.rescale_intensity(band, in_range=(lo, hi), out_range=(0.0, 255.0))
+            ).astype(np.uint8)
         out[..., i] = cache[id(band)]
     out[~valid] = 0
     return out
