@@ -25,6 +25,11 @@ class WaterConfig:
 
     min_water_area_m2: float = 20_000.0  # water bodies smaller than this are not harbour water
     min_land_hole_m2: float = 400.0  # land specks inside water smaller than this are filled (ships are kept)
+    max_hole_m2: float = 30_000.0  # land enclosed by water up to this area (a ship at anchor) is searched as water
+    max_moored_width_m: float = 90.0  # quay-line bumps narrower than this (a hull or rafted pair) are water
+    min_moored_beam_m: float = 12.0  # quay-line bumps narrower than this are slivers of a jagged outline
+    min_vessel_area_m2: float = 60.0  # quay-line bumps smaller than this are not hulls
+    min_moored_elongation: float = 2.0  # quay-line bumps must be at least this elongated to be hulls
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,19 @@ class VesselConfig:
     min_length_m: float = 8.0  # boats shorter than this are not reported
     max_length_m: float = 450.0  # longer than the largest ships afloat: not a vessel
     max_width_m: float = 70.0
+    min_width_m: float = 2.0  # narrowest hull considered (with min_length_m sets the smallest blob kept)
+    background_window_m: float = 600.0  # side of the window for local water statistics (wider than ships)
+    low_z: float = 3.0  # hysteresis: pixels this anomalous (RMS band contrast) may belong to an object
+    high_z: float = 5.0  # hysteresis: an object needs pixels at least this anomalous
+    shore_fringe_m: float = 5.0  # mixed land/water pixels this close to the quay line never seed an object
+    close_m: float = 2.0  # gaps this small inside a hull (hatches, deck shadows) are closed
+    wake_fade_fraction: float = 0.35  # the hull ends where the along-axis contrast drops below this x peak
+    foam_nir_ratio: float = 0.35  # bright objects whose NIR contrast is below this x visible are foam-like
+    min_rafted_beam_m: float = 6.0  # a blob is tested for rafted hulls only if at least twice this wide
+    rafted_max_elongation: float = 4.5  # blobs more elongated than this are single hulls
+    rafted_seam_contrast: float = 1.0  # seam/step strength (in units of the object's contrast spread)
+    min_part_elongation: float = 2.0  # each part of a split must itself be hull-shaped
+    min_confidence: float = 0.2  # detections below this confidence are dropped
 
 
 @dataclass(frozen=True)
@@ -43,6 +61,18 @@ class EquipmentConfig:
     max_pixel_size_m: float = 1.2  # coarser imagery: equipment is not searched (said in the summary)
     min_length_m: float = 3.0
     max_length_m: float = 16.0  # longer than a 40 ft container or a semi-trailer: not equipment
+    min_width_m: float = 1.5  # narrower: road markings, rails
+    max_width_m: float = 3.5  # wider: buildings, sheds, crane gantries
+    tophat_m: float = 4.5  # top-hat square side: slightly wider than a container (2.44 m) or a truck
+    low_z: float = 3.0  # hysteresis on top-hat contrast (robust z over open pavement)
+    high_z: float = 6.0
+    min_rectangularity: float = 0.55  # pixel area / oriented rectangle area
+    water_margin_m: float = 3.0  # land this close to water (quay edge, fenders) is not searched
+    roof_min_m: float = 20.0  # bright regions at least this wide are roofs (not searched)
+    roof_z: float = 4.0  # how bright (robust z over pavement) a roof-scale opening must be
+    max_row_length_m: float = 62.0  # merged container rows up to this length are cut into modules
+    container_20ft_m: float = 6.06  # ISO container module lengths used to cut merged rows
+    container_40ft_m: float = 12.19
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,18 @@ class MatchConfig:
     max_vessel_shift_m: float = 25.0  # a moored vessel may swing/shift this much and still have stayed
     max_equipment_shift_m: float = 3.0
     length_tolerance: float = 0.3  # relative length difference beyond which it is another object
+    max_heading_change_deg: float = 30.0  # an elongated object turning more than this is another object
+    change_sigma: float = 4.0  # a pixel changed when its normalised two-date difference exceeds this (robust sigma)
+    min_changed_fraction: float = 0.5  # share of a footprint that must have changed to call it departed/arrived
+    same_ncc: float = 0.6  # footprint correlation between dates at or above which it is the same object
+    max_invalid_fraction: float = 0.25  # more of a footprint without data at the other date: status unknown
+    recover: bool = True  # recover vessels the detector missed from regions of strong two-date change
+    recover_sigma: float = 8.0  # a recovered region must hold pixels at least this changed (robust sigma)
+    min_recover_contrast: float = 4.0  # hull vs surrounding water contrast (robust sigma) at the date it is there
+    min_recover_elongation: float = 2.0  # recovered regions must be at least this elongated (length / width)
+    other_change_sigma: float = 5.0  # "other surface change" in the change map: magnitude above this
+    min_other_change_m2: float = 50.0  # ... over at least this connected area
+    object_margin_m: float = 5.0  # changes this close to a reported object belong to it (not "other")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,329 @@
+"""Water and land masks, and the area of interest.
+
+The water mask is the *vessel search domain*: open water, plus land specks enclosed by water that are no
+larger than a ship (vessels at anchor are holes in the water), plus ship-shaped protrusions from the quay line
+(a hull moored alongside a straight quay makes a bump on the land boundary; METHODS.md section 2). Water is
+found with NDWI (green vs near-infrared) when the scene has a NIR band, and from texture and brightness
+otherwise. The threshold is never one global Otsu: it is Otsu on the pixels near Canny edges of the index,
+where both classes are present in similar amounts (METHODS.md section 1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import shapely
+from rasterio import features as rfeatures
+from scipy import ndimage as ndi
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from skimage import feature, filters, morphology
+
+from berthwatch.config import WaterConfig
+from berthwatch.errors import InputError, VectorInputError
+from berthwatch.geo import from_lonlat
+from berthwatch.models import Scene
+
+log = logging.getLogger(__name__)
+
+_WATER = WaterConfig()  # frozen: safe as a shared default
+
+__all__ = ["aoi_mask", "land_core", "read_aoi", "union_water", "water_index", "water_mask"]
+
+
+def _px(metres: float, pixel_size_m: float) -> float:
+    return metres / pixel_size_m
+
+
+def _robust_unit(x: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Scale-free copy of ``x``: (x - median) / (p95 - p5) over valid pixels (no reflectance units assumed)."""
+    v = x[valid]
+    if v.size == 0:
+        return np.zeros_like(x, dtype=np.float32)
+    p5, p50, p95 = np.percentile(v, [5, 50, 95])
+    span = max(float(p95 - p5), 1e-6)
+    return ((x - p50) / span).astype(np.float32)
+
+
+def water_index(scene: Scene) -> tuple[np.ndarray, str]:
+    """A per-pixel index that is high on water, and the method used.
+
+    With green and NIR bands: NDWI = (green - NIR) / (green + NIR) (McFeeters 1996), a ratio, so independent of
+    the radiometric scale. Without NIR: an image-based index combining low local texture (water is smooth at
+    the scale of a few tens of metres) and low brightness, both in robust units.
+
+    Returns
+    -------
+    index : float32 (rows, cols)
+    method : ``"ndwi"`` or ``"texture"``
+    """
+    valid = scene.valid
+    if scene.has("nir") and scene.has("green"):
+        g = scene.band("green")
+        n = scene.band("nir")
+        den = g + n
+        ndwi = np.zeros(scene.shape, dtype=np.float32)
+        ok = den > 0
+        np.divide(g - n, den, out=ndwi, where=ok)
+        return ndwi, "ndwi"
+    gray = scene.gray()
+    px = scene.pixel_size_m
+    # texture at ~15 m: local standard deviation (uniform filters, constant cost whatever the window)
+    size = max(3, round(_px(15.0, px)) | 1)
+    g = _robust_unit(gray, valid)
+    m1 = ndi.uniform_filter(g, size)
+    m2 = ndi.uniform_filter(g * g, size)
+    sd = np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+    # smooth brightness and texture at ~ 40 m so isolated bright objects (ships) do not break the water up
+    big = max(3, round(_px(40.0, px)) | 1)
+    sd = ndi.uniform_filter(sd, big)
+    bright = ndi.uniform_filter(g, big)
+    tex = np.log(sd + 1e-3)
+    idx = -_robust_unit(tex, valid) - 0.5 * _robust_unit(bright, valid)
+    return idx.astype(np.float32), "texture"
+
+
+def _local_std(x: np.ndarray, size: int) -> np.ndarray:
+    m1 = ndi.uniform_filter(x, size)
+    m2 = ndi.uniform_filter(x * x, size)
+    return np.sqrt(np.maximum(m2 - m1 * m1, 0.0))
+
+
+def _edge_otsu(index: np.ndarray, valid: np.ndarray, pixel_size_m: float, evidence: np.ndarray) -> float:
+    """Water threshold from the pixels near Canny edges of the index (all valid pixels if there are few edges).
+
+    Ports hold three kinds of surface with distinct indices (vegetation, built-up, water), so a two-class Otsu
+    may split vegetation from the rest. Three-class Otsu gives two thresholds; the middle class joins the water
+    when its ``evidence`` (log NIR brightness, or log texture without NIR) is closer to the water class than to
+    the land class.
+    """
+    sigma = max(1.0, _px(10.0, pixel_size_m))
+    edges = feature.canny(index, sigma=sigma, mask=valid)
+    near = ndi.binary_dilation(edges, iterations=max(1, round(_px(20.0, pixel_size_m)))) & valid
+    sel = near if near.sum() >= 500 else valid
+    vals = index[sel]
+    ok = np.isfinite(vals)
+    vals = vals[ok]
+    if vals.size < 2 or np.ptp(vals) <= 0:
+        return float(np.median(index[valid])) if valid.any() else 0.0
+    t2 = float(filters.threshold_otsu(vals))
+    try:
+        ta, tb = (float(t) for t in filters.threshold_multiotsu(vals, classes=3))
+    except ValueError:
+        return t2
+    # the middle class's brightness in ``evidence`` (log NIR: water absorbs NIR; or texture) over all valid
+    # pixels, compared with the two outer classes
+    allv = index[valid]
+    fin = np.isfinite(allv)
+    allv = allv[fin]
+    ev = evidence[valid][fin]
+    lo, mid, hi = allv <= ta, (allv > ta) & (allv <= tb), allv > tb
+    if lo.sum() < 10 or mid.sum() < 10 or hi.sum() < 10:
+        return t2
+    t_lo, t_mid, t_hi = (float(np.median(ev[m])) for m in (lo, mid, hi))
+    return ta if abs(t_mid - t_hi) < abs(t_mid - t_lo) else tb
+
+
+def land_core(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig = _WATER) -> np.ndarray:
+    """The land with ship-sized bumps removed: a morphological opening of the land mask.
+
+    A disk as wide as :attr:`WaterConfig.max_moored_width_m` does not fit inside a hull (or a rafted pair), so
+    the opening keeps quays and cuts off the hulls lying alongside them.
+    """
+    land = ~water
+    r = max(1, round(_px(config.max_moored_width_m / 2.0, pixel_size_m)))
+    return ndi.binary_opening(land, structure=morphology.disk(r))
+
+
+def _ship_like_protrusions(
+    water: np.ndarray, core: np.ndarray, *, pixel_size_m: float, config: WaterConfig
+) -> np.ndarray:
+    """Bumps of land (land minus its opening) that are shaped like hulls lying along the quay line."""
+    bumps = ~water & ~core
+    # break the thin slivers the opening shaves off a jagged quay line, which would chain hulls together
+    r = max(1, round(_px(config.min_moored_beam_m / 2.0, pixel_size_m)))
+    bumps = ndi.binary_opening(bumps, structure=morphology.disk(r))
+    lab, n = ndi.label(bumps)
+    if n == 0:
+        return np.zeros_like(water)
+    idx = np.arange(1, n + 1)
+    area = ndi.sum_labels(np.ones_like(lab, dtype=np.float32), lab, idx) * pixel_size_m**2
+    # contact with the remaining land and with water, in pixels of edge
+    core_edge = ndi.binary_dilation(core) & bumps
+    water_edge = ndi.binary_dilation(water) & bumps
+    contact_land = ndi.sum_labels(core_edge, lab, idx)
+    contact_water = ndi.sum_labels(water_edge, lab, idx)
+    min_area = config.min_vessel_area_m2
+    max_area = config.max_hole_m2
+    keep = (area >= min_area) & (area <= max_area) & (contact_water >= contact_land * 0.5)
+    if not keep.any():
+        return np.zeros_like(water)
+    sl = ndi.find_objects(lab)
+    out = np.zeros_like(water)
+    for i in np.flatnonzero(keep):
+        s = sl[i]
+        if s is None:
+            continue
+        sub = lab[s] == i + 1
+        rr, cc = np.nonzero(sub)
+        if rr.size < 3:
+            continue
+        cov = np.cov(np.vstack([rr, cc]).astype(np.float64))
+        ev = np.sort(np.linalg.eigvalsh(cov))
+        elong = float(np.sqrt(max(ev[1], 1e-9) / max(ev[0], 1e-9)))
+        major_px = 4.0 * np.sqrt(max(ev[1], 0.0))
+        # a hull alongside a quay touches it along much of its length; a pier root touches it across its width
+        along = float(contact_land[i]) / max(major_px, 1.0)
+        if elong >= config.min_moored_elongation and along >= 0.4:
+            out[s] |= sub
+    return out
+
+
+def water_mask(scene: Scene, *, config: WaterConfig = _WATER, aoi: np.ndarray | None = None) -> np.ndarray:
+    """Boolean water mask of one scene (True = water), the domain where vessels are searched.
+
+    Parameters
+    ----------
+    scene
+        Any band layout (NDWI is used when a NIR band exists, texture and brightness otherwise).
+    config
+        Sizes in metres: smallest water body kept, largest enclosed object treated as a ship, quay bumps.
+    aoi
+        Optional boolean (rows, cols); outside it the mask is False.
+
+    Returns
+    -------
+    numpy.ndarray of bool, (rows, cols). Ship-occupied berths are water where they can be recognised: land
+    specks enclosed by water up to ``max_hole_m2`` and hull-shaped bumps on the quay line.
+    """
+    water = _open_water(scene, config=config)
+    water = _add_ship_domain(water, pixel_size_m=scene.pixel_size_m, config=config)
+    water &= scene.valid
+    if aoi is not None:
+        water &= _check_aoi(aoi, scene)
+    return water
+
+
+def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
+    valid = scene.valid
+    if not valid.any():
+        return np.zeros(scene.shape, dtype=bool)
+    px = scene.pixel_size_m
+    index, method = water_index(scene)
+    if method == "ndwi":
+        evidence = np.log1p(np.maximum(scene.band("nir"), 0.0))
+    else:
+        evidence = np.log(_local_std(scene.gray(), max(3, round(_px(30.0, px)) | 1)) + 1e-3)
+    t = _edge_otsu(index, valid, px, evidence)
+    water = (index > t) & valid
+    log.debug("water index %s, threshold %.3f, raw water fraction %.3f", method, t, water.mean())
+    if method == "texture":
+        # smooth the outline: the texture index is blurred at ~40 m anyway
+        r = max(1, round(_px(5.0, px)))
+        water = ndi.binary_opening(water, structure=morphology.disk(r))
+    # remove small water bodies (puddles, shadows, dark roofs) - keep water connected to large bodies
+    min_px = max(1, round(config.min_water_area_m2 / px**2))
+    water = morphology.remove_small_objects(water, max_size=min_px - 1) if min_px > 1 else water
+    # land specks inside water: ships at anchor, buoys, debris -> water (the detector looks at them)
+    hole_px = max(0, round(config.max_hole_m2 / px**2))
+    if hole_px > 0:
+        water = morphology.remove_small_holes(water, max_size=hole_px)
+    return water
+
+
+def _add_ship_domain(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
+    if not water.any() or water.all():
+        return water
+    core = land_core(water, pixel_size_m=pixel_size_m, config=config)
+    bumps = _ship_like_protrusions(water, core, pixel_size_m=pixel_size_m, config=config)
+    return water | bumps
+
+
+def union_water(
+    before: Scene, after: Scene, *, config: WaterConfig = _WATER, aoi: np.ndarray | None = None
+) -> np.ndarray:
+    """Union of both dates' water masks on their common grid, so a berth occupied on one date is water.
+
+    Pixels invalid on one date take the other date's answer.
+    """
+    if before.shape != after.shape:
+        raise InputError(f"union_water needs scenes on one grid, got shapes {before.shape} and {after.shape}")
+    wa = _open_water(before, config=config)
+    wb = _open_water(after, config=config)
+    va, vb = before.valid, after.valid
+    water = (wa & va) | (wb & vb)
+    # after the union, holes that were ships on both dates are filled again and bumps re-evaluated
+    px = before.pixel_size_m
+    hole_px = max(0, round(config.max_hole_m2 / px**2))
+    if hole_px > 0:
+        water = morphology.remove_small_holes(water, max_size=hole_px)
+    water = _add_ship_domain(water, pixel_size_m=px, config=config)
+    water &= va | vb
+    if aoi is not None:
+        water &= _check_aoi(aoi, before)
+    return water
+
+
+def _check_aoi(aoi: np.ndarray, scene: Scene) -> np.ndarray:
+    aoi = np.asarray(aoi)
+    if aoi.shape != scene.shape:
+        raise InputError(f"AOI mask shape {aoi.shape} != scene shape {scene.shape}", path=scene.path)
+    return aoi.astype(bool)
+
+
+def read_aoi(path: str | Path) -> list[BaseGeometry]:
+    """Polygons of a GeoJSON file in lon/lat (FeatureCollection, Feature or bare geometry).
+
+    Raises
+    ------
+    VectorInputError
+        When the file is missing, not JSON, or holds no polygon.
+    """
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise VectorInputError("AOI file not found", path=p) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise VectorInputError(f"AOI is not readable GeoJSON ({exc})", path=p) from exc
+    if not isinstance(data, dict):
+        raise VectorInputError("AOI GeoJSON must be an object", path=p)
+    kind = data.get("type")
+    if kind == "FeatureCollection":
+        raw = [f.get("geometry") for f in data.get("features") or [] if isinstance(f, dict)]
+    elif kind == "Feature":
+        raw = [data.get("geometry")]
+    else:
+        raw = [data]
+    geoms: list[BaseGeometry] = []
+    for g in raw:
+        if not g:
+            continue
+        try:
+            geom = shape(g)
+        except (KeyError, TypeError, ValueError, AttributeError, shapely.errors.GEOSException) as exc:
+            raise VectorInputError(f"AOI holds an invalid geometry ({exc})", path=p) from exc
+        if geom.geom_type not in ("Polygon", "MultiPolygon") or geom.is_empty:
+            raise VectorInputError(f"AOI geometries must be polygons, got {geom.geom_type}", path=p)
+        if not geom.is_valid:
+            geom = shapely.make_valid(geom)
+        b = geom.bounds
+        if not (-180.0 <= b[0] <= 180.0 and -180.0 <= b[2] <= 180.0 and -90.0 <= b[1] <= 90.0 and -90 <= b[3] <= 90):
+            raise VectorInputError(f"AOI coordinates are not lon/lat degrees (bounds {b})", path=p)
+        geoms.append(geom)
+    if not geoms:
+        raise VectorInputError("AOI holds no polygon", path=p)
+    return geoms
+
+
+def aoi_mask(geoms: Sequence[BaseGeometry], scene: Scene) -> np.ndarray:
+    """Boolean (rows, cols) mask of the scene pixels whose centres fall inside the lon/lat polygons."""
+    shapes = [from_lonlat(g, scene.crs) for g in geoms]
+    shapes = [g for g in shapes if not g.is_empty]
+    if not shapes:
+        return np.zeros(scene.shape, dtype=bool)
+    return rfeatures.geometry_mask(shapes, out_shape=scene.shape, transform=scene.transform, invert=True)
