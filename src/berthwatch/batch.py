@@ -45,7 +45,7 @@ from berthwatch.errors import BerthwatchError, InputError, MissingDateError
 from berthwatch.models import KINDS
 
 if TYPE_CHECKING:
-    from distributed import Client
+    from distributed import Client, LocalCluster
 
 log = logging.getLogger(__name__)
 
@@ -723,10 +723,36 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def local_cluster(workers: int | None = None, *, processes: bool = True) -> LocalCluster:
+    """A dask LocalCluster listening on the loopback interface only.
+
+    ``workers`` single-threaded workers (default one per core), as processes (or as threads of this process with
+    ``processes=False``), no dashboard; the HTTP endpoints dask serves anyway go to free loopback ports, so it
+    never takes, nor warns about, a port another cluster holds. Close it (``with local_cluster() as cluster:``).
+    """
+    from distributed import LocalCluster
+
+    n = workers or os.cpu_count() or 1
+    loopback = "127.0.0.1"
+    return LocalCluster(
+        n_workers=n,
+        threads_per_worker=1,
+        processes=processes,
+        # worker processes talk over TCP on the loopback; threads in this process (processes=False) over inproc
+        host=loopback if processes else None,
+        dashboard_address=None,
+        # the scheduler and workers serve a small HTTP API (health, metrics) even without dashboard: keep it on
+        # the loopback too, on a free port
+        scheduler_kwargs={"dashboard_address": f"{loopback}:0"},
+        worker_dashboard_address=f"{loopback}:0",
+        silence_logs=logging.ERROR,
+    )
+
+
 @contextmanager
 def _client(scheduler: str | Client | None, workers: int | None) -> Iterator[tuple[Client, str]]:
     """A dask client: to ``scheduler`` (an address or a Client), or to a new loopback-only LocalCluster."""
-    from distributed import Client, LocalCluster
+    from distributed import Client
 
     if scheduler is not None and not isinstance(scheduler, str):
         yield scheduler, str(scheduler.scheduler.address if scheduler.scheduler else "client")
@@ -735,18 +761,8 @@ def _client(scheduler: str | Client | None, workers: int | None) -> Iterator[tup
         with Client(scheduler, set_as_default=False) as client:
             yield client, scheduler
         return
-    n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            host="127.0.0.1",
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster, set_as_default=False) as client,
-    ):
+    with local_cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
+        n = len(cluster.workers)
         yield client, f"local ({n} worker process{'es' if n != 1 else ''})"
 
 
@@ -807,10 +823,18 @@ def run(
     total = len(batch_plan.pairs)
     done = 0
 
-    def report(outcome: PairOutcome) -> None:
+    state: dict[str, Any] = {"started": started, "scheduler": None}
+
+    def save(status: str) -> None:
+        doc = _batch_json(batch_plan, out, settings, outcomes, status=status, state=state, t_start=t_start)
+        write_json_atomic(out / BATCH_JSON, doc)
+
+    def report(outcome: PairOutcome, *, write: bool = True) -> None:
         nonlocal done
         outcomes[outcome.pair.name] = outcome
         done += 1
+        if write:  # batch.json on disk lists this pair before anyone hears of it
+            save("running")
         if progress:
             progress(f"{outcome.status} {outcome.pair.name}", done / max(1, total))
         if on_pair:
@@ -827,17 +851,13 @@ def run(
                     pair_dir,
                     counts=_clean_counts(summary.get("counts")),
                     timings=summary.get("timings") or {},
-                )
+                ),
+                write=False,
             )
         else:
             todo.append(pair)
 
-    state: dict[str, Any] = {"started": started, "scheduler": None}
-
-    def snapshot(status: str) -> dict[str, Any]:
-        return _batch_json(batch_plan, out, settings, outcomes, status=status, state=state, t_start=t_start)
-
-    write_json_atomic(out / BATCH_JSON, snapshot("running"))
+    save("running")
     if todo:
         from distributed import as_completed
 
@@ -859,21 +879,24 @@ def run(
                     pure=False,
                 )
                 futures[fut.key] = (fut, pair)
-            for fut in as_completed([f for f, _ in futures.values()]):
-                _, pair = futures[fut.key]
-                try:
-                    res = fut.result()
-                except Exception as exc:  # worker died (KilledWorker), cancelled, unpicklable result...
-                    res = {
-                        "status": "failed",
-                        "stage": "worker",
-                        "reason": _one_line(exc),
-                        "error": type(exc).__name__,
-                        "path": f"{pair.before.path} -> {pair.after.path}",
-                    }
-                fut.release()
-                report(_outcome(pair, out, res))
-                write_json_atomic(out / BATCH_JSON, snapshot("running"))
+            try:
+                for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
+                    _, pair = futures.pop(fut.key)
+                    try:
+                        res = fut.result()
+                    except Exception as exc:  # worker died (KilledWorker), cancelled, unpicklable result...
+                        res = {
+                            "status": "failed",
+                            "stage": "worker",
+                            "reason": _one_line(exc),
+                            "error": type(exc).__name__,
+                            "path": f"{pair.before.path} -> {pair.after.path}",
+                        }
+                    fut.release()
+                    report(_outcome(pair, out, res))
+            finally:
+                if futures:  # interrupted: do not leave work queued on a shared scheduler
+                    client.cancel([f for f, _ in futures.values()])
     ordered = [outcomes[p.name] for p in batch_plan.pairs]
     rows = timeseries_rows(batch_plan, ordered)
     files = [
@@ -883,7 +906,7 @@ def run(
     result = BatchResult(batch_plan, out, ordered, rows, files, {})
     result.timings["total_s"] = round(time.perf_counter() - t_start, 3)
     files.append(write_index_html(result, out / INDEX_HTML))
-    write_json_atomic(out / BATCH_JSON, snapshot("complete"))
+    save("complete")
     files.append(out / BATCH_JSON)
     return result
 
@@ -1197,6 +1220,7 @@ __all__ = [
     "Tile",
     "find_rasters",
     "group_tiles",
+    "local_cluster",
     "plan",
     "read_dates_csv",
     "read_timeseries_csv",
