@@ -232,3 +232,18 @@ def test_chip_shares_precomputed_stretch(pair_and_objects):
     a = render_chip(pair.before, objs[2].geometry, rgb=rgb)
     b = render_chip(pair.before, objs[2].geometry)
     assert np.array_equal(a, b)
+
+
+def test_scale_bar_metres_per_pixel_in_a_geographic_crs():
+    from berthwatch.render import _m_per_px
+
+    lat = 34.9
+    scene = _scene(50, 80, transform=Affine(1e-5, 0.0, 35.87, 0.0, -1e-5, lat + 25e-5), crs=CRS.from_epsg(4326))
+    expected = (
+        1e-5
+        * math.radians(1.0)
+        * 6_378_137.0
+        * math.cos(math.radians(lat))
+        / math.sqrt(1 - 0.00669438 * math.sin(math.radians(lat)) ** 2)
+    )
+    assert _m_per_px(scene) == pytest.approx(expected, rel=1e-3)

@@ -28,7 +28,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import Normal, Stroke, withStroke
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
-from shapely.geometry import Point, Polygon
+from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from skimage import draw, exposure, transform
 
@@ -184,16 +184,18 @@ def _north_vector(scene: Scene) -> tuple[float, float]:
 @lru_cache(maxsize=32)
 def _m_per_px_cached(crs_wkt: str, transform: tuple[float, ...], width: int, height: int) -> float:
     from affine import Affine
-    from rasterio.crs import CRS
-
-    from berthwatch.models import _ground_scale
+    from pyproj import Geod
 
     t = Affine(*transform[:6])
-    return abs(t.a) * _ground_scale(CRS.from_wkt(crs_wkt), t, width, height)
+    row = height / 2.0
+    c0, c1 = width / 2.0 - min(width, 100) / 2.0, width / 2.0 + min(width, 100) / 2.0
+    line = to_lonlat(LineString([t @ (c0, row), t @ (c1, row)]), crs_wkt)
+    metres = Geod(ellps="WGS84").line_length(*line.xy)
+    return float(metres / (c1 - c0)) if math.isfinite(metres) and metres > 0 else abs(t.a)
 
 
 def _m_per_px(scene: Scene) -> float:
-    """Ground metres per pixel along x (cached: many chips are cut from one scene)."""
+    """Ground metres per pixel along a row at the scene centre (the scale bar is horizontal); cached."""
     return _m_per_px_cached(scene.crs.to_wkt(), tuple(scene.transform), scene.width, scene.height)
 
 
@@ -243,31 +245,6 @@ def _draw_panel(
         coll.set_path_effects([Stroke(linewidth=lw + 1.6, foreground="black", alpha=0.75), Normal()])
         ax.add_collection(coll)
 
-    # ids beside the objects
-    for obj in _labelled(objects, which):
-        geom, present = _footprint(obj, which)
-        gp = crs_to_pixel(geom, scene.transform)
-        if gp.is_empty:
-            continue
-        # anchor at the upper-right-most vertex, so a label sits beside a diagonal hull, not in open water
-        xy = np.asarray(gp.exterior.coords) if isinstance(gp, Polygon) else np.asarray(gp.envelope.exterior.coords)
-        ax_, ay_ = xy[int(np.argmax(xy[:, 0] - xy[:, 1]))]
-        pad = 0.004 * max(rows, cols)
-        big = obj.kind == "vessel"
-        ax.text(
-            ax_ + pad,
-            ay_,
-            obj.id,
-            fontsize=8.5 if big else 5.5,
-            fontweight="bold" if big else "normal",
-            color="white",
-            va="top",
-            ha="left",
-            clip_on=True,
-            zorder=5,
-            path_effects=[withStroke(linewidth=2.2 if big else 1.6, foreground="black")],
-        )
-
     # scale bar: a round length near a fifth of the width
     m_per_px = _m_per_px(scene)
     length_m = _nice_length(0.2 * cols * m_per_px)
@@ -315,6 +292,90 @@ def _draw_panel(
         path_effects=[withStroke(linewidth=2.5, foreground="black")],
         zorder=6,
     )
+
+
+def _label_candidates(gp: BaseGeometry, pad: float) -> list[tuple[float, float, str, str]]:
+    """Anchor points (x, y, ha, va) around a pixel-space footprint, best first."""
+    minx, miny, maxx, maxy = gp.bounds
+    xy = np.asarray(gp.exterior.coords) if isinstance(gp, Polygon) else np.asarray(gp.envelope.exterior.coords)
+    urx, ury = xy[int(np.argmax(xy[:, 0] - xy[:, 1]))]  # upper-right-most vertex: beside a diagonal hull
+    cx, cy = (minx + maxx) / 2.0, (miny + maxy) / 2.0
+    return [
+        (urx + pad, ury, "left", "top"),
+        (maxx + pad, cy, "left", "center"),
+        (minx - pad, miny, "right", "top"),
+        (minx - pad, cy, "right", "center"),
+        (cx, miny - pad, "center", "bottom"),
+        (cx, maxy + pad, "center", "top"),
+        (maxx + pad, maxy, "left", "bottom"),
+        (minx - pad, maxy, "right", "bottom"),
+    ]
+
+
+def _place_labels(ax: Axes, scene: Scene, objects: Sequence[AnyObject], which: Which) -> None:
+    """Ids beside objects, moved around each object to avoid labels already placed (greedy, vessels first).
+
+    A vessel id is always printed (overlapping if it has to); an equipment id that finds no free place is left out.
+    """
+    rows, cols = scene.shape
+    ext = ax.get_window_extent()
+    per_px = cols / max(float(ext.width), 1.0)  # scene pixels per output pixel
+    dpi = DPI
+    placed: list[tuple[float, float, float, float]] = []
+    # legend, scale bar, north arrow and panel titles are obstacles too
+    canvas = ax.figure.canvas if ax.figure is not None else None
+    if isinstance(canvas, FigureCanvasAgg):
+        renderer = canvas.get_renderer()
+        inv = ax.transData.inverted()
+        legend = ax.get_legend()
+        for artist in [*ax.artists, *ax.texts, *([legend] if legend is not None else [])]:
+            bb = artist.get_window_extent(renderer)
+            (x0, y0), (x1, y1) = inv.transform([[bb.x0, bb.y0], [bb.x1, bb.y1]])
+            placed.append((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    for obj in _labelled(objects, which):
+        geom, _ = _footprint(obj, which)
+        gp = crs_to_pixel(geom, scene.transform)
+        if gp.is_empty:
+            continue
+        big = obj.kind == "vessel"
+        fs = 8.5 if big else 5.5
+        w = (len(obj.id) * 0.7 + 0.4) * fs * dpi / 72.0 * per_px
+        h = fs * 1.2 * dpi / 72.0 * per_px
+        choice = None
+        rings = [_label_candidates(gp, 3.0 * per_px + k * 1.5 * h) for k in range(3)]
+        for x, y, ha, va in [c for ring in rings for c in ring]:
+            x0 = {"left": x, "right": x - w, "center": x - w / 2}[ha]
+            y0 = {"top": y, "bottom": y - h, "center": y - h / 2}[va]
+            box_ = (x0, y0, x0 + w, y0 + h)
+            inside = box_[0] >= 0 and box_[1] >= 0 and box_[2] <= cols and box_[3] <= rows
+            free = all(box_[2] <= p[0] or box_[0] >= p[2] or box_[3] <= p[1] or box_[1] >= p[3] for p in placed)
+            if inside and free:
+                choice = (x, y, ha, va, box_)
+                break
+        if choice is None:
+            if not big:
+                continue
+            x, y, ha, va = _label_candidates(gp, 3.0 * per_px)[0]
+            choice = (x, y, ha, va, (x, y, x + w, y + h))
+        x, y, ha, va, box_ = choice
+        placed.append(box_)
+        bx = min(max(x, gp.bounds[0]), gp.bounds[2])
+        by = min(max(y, gp.bounds[1]), gp.bounds[3])
+        if math.hypot(x - bx, y - by) > 6.0 * per_px + 0.6 * h:  # moved away: a leader line shows whose id it is
+            ax.plot([bx, x], [by, y], color="white", lw=0.6, alpha=0.85, zorder=4, solid_capstyle="round")
+        ax.text(
+            x,
+            y,
+            obj.id,
+            fontsize=fs,
+            fontweight="bold" if big else "normal",
+            color="white",
+            va=va,
+            ha=ha,
+            clip_on=True,
+            zorder=5,
+            path_effects=[withStroke(linewidth=2.2 if big else 1.6, foreground="black")],
+        )
 
 
 def _legend_handles(objects: Sequence[AnyObject], which: Which) -> list[Line2D]:
@@ -441,6 +502,7 @@ def render_annotated(
     ax = fig.add_axes((((fig_w - w) / 2) / fig_w, 0.0, w / fig_w, h / fig_h))
     _draw_panel(ax, scene, objects, which, max_side=MAX_SIDE_PX)
     _add_legend(ax, _legend_handles(objects, which))
+    _place_labels(ax, scene, objects, which)
     _header(fig, title, f"{date_label}  —  {_count_line(objects, which)}", fig_h)
     return _save(fig, path)
 
@@ -488,6 +550,7 @@ def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: P
         )
         if i == 0:
             _add_legend(ax, _legend_handles(objects, "before"))
+        _place_labels(ax, scene, objects, which)  # type: ignore[arg-type]
         dates.append(scene.date.isoformat())
     _header(fig, f"Changes {dates[0]} → {dates[1]}", _count_line(objects, "before"), fig_h)
     return _save(fig, path)

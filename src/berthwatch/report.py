@@ -362,7 +362,7 @@ def _crs_label(crs: CRS) -> str:
         return crs.to_string()
 
 
-def scene_info(scene: Scene) -> dict[str, Any]:
+def scene_summary(scene: Scene) -> dict[str, Any]:
     """Description of one input scene for summary.json."""
     return {
         "path": str(scene.path) if scene.path is not None else None,
@@ -467,7 +467,7 @@ def compare_summary(
         "berthwatch_version": berthwatch.__version__,
         "command": "compare",
         "finding": finding_sentence(changes.objects),
-        "inputs": {"before": scene_info(pair.before_source), "after": scene_info(pair.after_source)},
+        "inputs": {"before": scene_summary(pair.before_source), "after": scene_summary(pair.after_source)},
         "grid": _grid_info(pair.before),
         "alignment": pair.alignment.to_dict(),
         "counts": counts,
@@ -488,7 +488,7 @@ def detect_summary(result: DetectionResult, settings: Settings, timings: dict[st
         "berthwatch_version": berthwatch.__version__,
         "command": "detect",
         "finding": detect_sentence(result),
-        "input": scene_info(result.scene),
+        "input": scene_summary(result.scene),
         "grid": _grid_info(result.scene),
         "counts": counts,
         "equipment_searched": bool(result.equipment_searched),
