@@ -1,0 +1,685 @@
+"""Object-level diff between two dates: departed, arrived, stayed, unknown.
+
+Detections of both dates (on the common grid of an :class:`~berthwatch.models.AlignedPair`) are matched one to
+one by :func:`scipy.optimize.linear_sum_assignment` on a cost made of footprint overlap, centroid distance,
+length and heading. Unmatched detections are not taken at face value: the two-date evidence — the normalised
+difference image — is read inside their footprint (METHODS.md section 6). A footprint that looks the same at
+the other date (high correlation, little difference) means the single-date detector missed the object there:
+it stayed. Only clear change makes a departure or an arrival (hysteresis: weak evidence defaults to stayed).
+Regions of strong change of vessel size and shape that no detection explains are recovered as departed or
+arrived vessels, deciding the date by which one shows a hull against the surrounding water.
+
+Pixels invalid at the other date (nodata, cloud masks) make an object ``unknown``, as does a footprint that is
+bright and featureless at the other date (an unmasked cloud).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+from affine import Affine
+from rasterio import features as rfeatures
+from rasterio.crs import CRS
+from scipy import ndimage as ndi
+from scipy.optimize import linear_sum_assignment
+from shapely.geometry import shape
+from shapely.geometry.base import BaseGeometry
+from skimage.filters import apply_hysteresis_threshold
+from skimage.morphology import remove_small_objects
+
+from berthwatch.config import MatchConfig, Settings
+from berthwatch.geo import heading_difference, oriented_measures
+from berthwatch.models import STATUSES, AlignedPair, ChangedObject, ChangeSet, Detection, Kind, Status
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, float], None]
+
+__all__ = ["change_layers", "change_magnitude", "diff", "footprint_evidence", "match_detections"]
+
+_DEFAULT_SETTINGS = Settings()
+_DEFAULT_MATCH = MatchConfig()
+_INFEASIBLE = 1e6
+
+
+# ------------------------------------------------------------------------------------------------
+# change magnitude
+# ------------------------------------------------------------------------------------------------
+def _robust_sigma(x: np.ndarray) -> float:
+    if x.size == 0:
+        return 1.0
+    med = float(np.median(x))
+    mad = float(np.median(np.abs(x - med)))
+    return max(1.4826 * mad, 1e-6)
+
+
+def change_magnitude(pair: AlignedPair, *, shift_px: int = 1) -> np.ndarray:
+    """Per-pixel normalised change magnitude between the two dates of ``pair`` (float32).
+
+    Each band's difference (AFTER, already in BEFORE's radiometry, minus BEFORE) is divided by its robust noise
+    sigma (1.4826 MAD over jointly valid pixels); the magnitude is the root mean square over bands, so pure
+    noise gives about 1. To keep misregistration residue on edges out, the magnitude is the minimum over AFTER
+    displaced by up to ``shift_px`` pixels in each direction. Invalid pixels are 0.
+    """
+    valid = pair.valid
+    b = pair.before.data.astype(np.float32)
+    a = pair.after.data.astype(np.float32)
+    nb, rows, cols = b.shape
+    sig = np.array([_robust_sigma((a[i] - b[i])[valid]) for i in range(nb)], dtype=np.float32)
+    r = max(0, int(shift_px))
+    ap = np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge")
+    best = np.full((rows, cols), np.inf, dtype=np.float32)
+    for dr in range(-r, r + 1):
+        for dc in range(-r, r + 1):
+            shifted = ap[:, r + dr : r + dr + rows, r + dc : r + dc + cols]
+            acc = np.zeros((rows, cols), dtype=np.float32)
+            for i in range(nb):
+                z = (shifted[i] - b[i]) / sig[i]
+                acc += z * z
+            np.minimum(best, acc, out=best)
+    mag = np.sqrt(best / nb).astype(np.float32)
+    mag[~valid] = 0.0
+    return mag
+
+
+# ------------------------------------------------------------------------------------------------
+# footprint evidence
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Grid:
+    """What the evidence functions need from the pair, computed once."""
+
+    transform: Affine
+    crs: CRS
+    shape: tuple[int, int]
+    pixel_size_m: float
+    ground_scale: float
+    gray_before: np.ndarray
+    gray_after: np.ndarray
+    valid_before: np.ndarray
+    valid_after: np.ndarray
+    magnitude: np.ndarray
+    noise_before: float
+    noise_after: float
+    bright_before: float
+    bright_after: float
+
+
+def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
+    gb = pair.before.data.astype(np.float32).mean(axis=0)
+    ga = pair.after.data.astype(np.float32).mean(axis=0)
+    vb, va = pair.before.valid, pair.after.valid
+
+    def noise(g: np.ndarray, v: np.ndarray) -> float:
+        # pixel-to-pixel noise from horizontal differences (robust against edges)
+        d = np.diff(g, axis=1)[v[:, 1:] & v[:, :-1]]
+        return _robust_sigma(d) / math.sqrt(2.0)
+
+    def bright(g: np.ndarray, v: np.ndarray) -> float:
+        return float(np.quantile(g[v], 0.99)) if v.any() else math.inf
+
+    return _Grid(
+        transform=pair.before.transform,
+        crs=pair.before.crs,
+        shape=pair.before.shape,
+        pixel_size_m=pair.before.pixel_size_m,
+        ground_scale=pair.before.ground_scale,
+        gray_before=gb,
+        gray_after=ga,
+        valid_before=vb,
+        valid_after=va,
+        magnitude=magnitude,
+        noise_before=noise(gb, vb),
+        noise_after=noise(ga, va),
+        bright_before=bright(gb, vb),
+        bright_after=bright(ga, va),
+    )
+
+
+def _window_masks(geom: BaseGeometry, grid: _Grid, pad_px: int) -> tuple[tuple[slice, slice], np.ndarray] | None:
+    """Slices of a window around ``geom`` (padded) and the footprint mask inside it; None if off the grid."""
+    inv = ~grid.transform
+    minx, miny, maxx, maxy = geom.bounds
+    cols_rows = [inv @ (x, y) for x in (minx, maxx) for y in (miny, maxy)]
+    c0 = math.floor(min(p[0] for p in cols_rows)) - pad_px
+    c1 = math.ceil(max(p[0] for p in cols_rows)) + pad_px
+    r0 = math.floor(min(p[1] for p in cols_rows)) - pad_px
+    r1 = math.ceil(max(p[1] for p in cols_rows)) + pad_px
+    rows, cols = grid.shape
+    r0, c0 = max(r0, 0), max(c0, 0)
+    r1, c1 = min(r1, rows), min(c1, cols)
+    if r1 <= r0 or c1 <= c0:
+        return None
+    wt = grid.transform @ Affine.translation(c0, r0)
+    shp = (r1 - r0, c1 - c0)
+    inside = rfeatures.geometry_mask([geom], out_shape=shp, transform=wt, invert=True)
+    if not inside.any():
+        inside = rfeatures.geometry_mask([geom], out_shape=shp, transform=wt, invert=True, all_touched=True)
+    return (slice(r0, r1), slice(c0, c1)), inside
+
+
+def _ncc(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 3:
+        return 0.0
+    a = a - a.mean()
+    b = b - b.mean()
+    den = float(np.sqrt((a * a).sum() * (b * b).sum()))
+    return float((a * b).sum() / den) if den > 0 else 0.0
+
+
+def _contrast(g: np.ndarray, inside: np.ndarray, ring: np.ndarray, noise: float) -> float:
+    """|median inside - median ring| in units of the ring's robust spread (at least the pixel noise)."""
+    if inside.sum() < 1 or ring.sum() < 3:
+        return 0.0
+    ring_v = g[ring]
+    spread = max(_robust_sigma(ring_v), noise)
+    return float(abs(np.median(g[inside]) - np.median(ring_v)) / spread)
+
+
+def footprint_evidence(
+    geom: BaseGeometry, grid: _Grid, *, change_sigma: float, ring_m: float | None = None
+) -> dict[str, float]:
+    """Two-date evidence inside one footprint on the common grid.
+
+    Returns a dict with ``ncc`` (correlation of the two dates' gray levels over the footprint and a thin
+    margin, where both are valid), ``diff_z`` (median normalised change magnitude inside), ``changed_fraction``
+    (share of inside pixels whose magnitude exceeds ``change_sigma``), ``invalid_before``/``invalid_after``
+    (share of inside pixels without data at that date), ``contrast_before``/``contrast_after`` (how much the
+    footprint stands out from a surrounding ring at each date), ``cloud_before``/``cloud_after`` (1 when the
+    footprint is bright and featureless at that date), ``pixels``.
+    """
+    px = grid.pixel_size_m
+    if ring_m is None:
+        ring_m = 10.0
+    ring_px = max(2, round(ring_m / px))
+    wm = _window_masks(geom, grid, ring_px + 2)
+    empty = {
+        "ncc": 0.0,
+        "diff_z": 0.0,
+        "changed_fraction": 0.0,
+        "invalid_before": 1.0,
+        "invalid_after": 1.0,
+        "contrast_before": 0.0,
+        "contrast_after": 0.0,
+        "cloud_before": 0.0,
+        "cloud_after": 0.0,
+        "pixels": 0.0,
+    }
+    if wm is None:
+        return empty
+    sl, inside = wm
+    n_in = int(inside.sum())
+    if n_in == 0:
+        return empty
+    vb, va = grid.valid_before[sl], grid.valid_after[sl]
+    gb, ga = grid.gray_before[sl], grid.gray_after[sl]
+    both = vb & va
+    margin = ndi.binary_dilation(inside, iterations=2)
+    near = ndi.binary_dilation(inside, iterations=1)
+    ring = ndi.binary_dilation(inside, iterations=ring_px) & ~near
+    sel = margin & both
+    inner = inside & both
+    mag = grid.magnitude[sl][inner]
+    ev = {
+        "ncc": _ncc(gb[sel], ga[sel]) if sel.sum() >= 6 else 0.0,
+        "diff_z": float(np.median(mag)) if mag.size else 0.0,
+        "changed_fraction": float((mag > change_sigma).mean()) if mag.size else 0.0,
+        "invalid_before": float(1.0 - (inside & vb).sum() / n_in),
+        "invalid_after": float(1.0 - (inside & va).sum() / n_in),
+        "contrast_before": _contrast(gb, inside & vb, ring & vb, grid.noise_before),
+        "contrast_after": _contrast(ga, inside & va, ring & va, grid.noise_after),
+        "pixels": float(n_in),
+    }
+    for tag, g, v, noise, bright in (
+        ("before", gb, vb, grid.noise_before, grid.bright_before),
+        ("after", ga, va, grid.noise_after, grid.bright_after),
+    ):
+        vals = g[inside & v]
+        cloudy = vals.size >= 4 and float(np.median(vals)) >= bright and _robust_sigma(vals) <= 3.0 * noise
+        ev[f"cloud_{tag}"] = 1.0 if cloudy else 0.0
+    return ev
+
+
+# ------------------------------------------------------------------------------------------------
+# matching
+# ------------------------------------------------------------------------------------------------
+def _max_shift_m(kind: Kind, config: MatchConfig) -> float:
+    return config.max_vessel_shift_m if kind == "vessel" else config.max_equipment_shift_m
+
+
+def _pair_terms(b: Detection, a: Detection, *, ground_scale: float) -> tuple[float, float, float, float]:
+    """IoU, centroid distance (m), relative length difference, heading difference (deg)."""
+    gb, ga = b.geometry, a.geometry
+    inter = shapely.area(shapely.intersection(gb, ga))
+    union = shapely.area(shapely.union(gb, ga))
+    iou = float(inter / union) if union > 0 else 0.0
+    (xb, yb), (xa, ya) = b.centroid, a.centroid
+    dist = math.hypot(xa - xb, ya - yb) * ground_scale
+    lmax = max(b.length_m, a.length_m, 1e-9)
+    dlen = abs(b.length_m - a.length_m) / lmax
+    return iou, dist, dlen, heading_difference(b.heading_deg, a.heading_deg)
+
+
+def _elongated(d: Detection) -> bool:
+    return d.width_m > 0 and d.length_m / d.width_m >= 1.5
+
+
+def match_detections(
+    before: Sequence[Detection],
+    after: Sequence[Detection],
+    *,
+    config: MatchConfig = _DEFAULT_MATCH,
+    ground_scale: float,
+    registration_m: float = 0.0,
+) -> list[tuple[int | None, int | None]]:
+    """One-to-one matching of two dates' detections (same CRS).
+
+    A pair is feasible when both are of the same kind, their centroids are within the kind's mooring drift
+    (``max_vessel_shift_m`` / ``max_equipment_shift_m``) plus ``registration_m``, their lengths differ by at
+    most ``length_tolerance`` and, for elongated objects, their headings by at most ``max_heading_change_deg``.
+    Feasible pairs are assigned by :func:`scipy.optimize.linear_sum_assignment` on ``(1 - IoU) +
+    distance/gate + length difference + heading difference/90``.
+
+    Returns
+    -------
+    list of (before index or None, after index or None)
+        Matched pairs first, then unmatched BEFORE detections ``(i, None)``, then unmatched AFTER ``(None, j)``.
+    """
+    nb, na = len(before), len(after)
+    cost = np.full((nb, na), _INFEASIBLE)
+    for i, b in enumerate(before):
+        for j, a in enumerate(after):
+            if a.kind != b.kind:
+                continue
+            gate = _max_shift_m(b.kind, config) + registration_m
+            iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=ground_scale)
+            if dist > gate:
+                continue
+            if dlen > config.length_tolerance:
+                continue
+            if _elongated(b) and _elongated(a) and dhead > config.max_heading_change_deg:
+                continue
+            cost[i, j] = (1.0 - iou) + min(dist / max(gate, 1e-9), 2.0) + dlen + dhead / 90.0
+    pairs: list[tuple[int | None, int | None]] = []
+    used_b: set[int] = set()
+    used_a: set[int] = set()
+    if nb and na:
+        rows, cols = linear_sum_assignment(cost)
+        for i, j in zip(rows, cols, strict=True):
+            if cost[i, j] < _INFEASIBLE:
+                pairs.append((int(i), int(j)))
+                used_b.add(int(i))
+                used_a.add(int(j))
+    pairs.extend((i, None) for i in range(nb) if i not in used_b)
+    pairs.extend((None, j) for j in range(na) if j not in used_a)
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------------
+# decisions
+# ------------------------------------------------------------------------------------------------
+def _changed(ev: dict[str, float], config: MatchConfig) -> bool:
+    """Clear two-date change inside a footprint (hysteresis: anything weaker counts as no change)."""
+    return ev["changed_fraction"] >= config.min_changed_fraction and ev["ncc"] < config.same_ncc
+
+
+def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
+    return ev[f"invalid_{other}"] > config.max_invalid_fraction or ev[f"cloud_{other}"] > 0
+
+
+def _copy_detection(d: Detection, **features: float) -> Detection:
+    return Detection(
+        geometry=d.geometry,
+        kind=d.kind,
+        confidence=d.confidence,
+        length_m=d.length_m,
+        width_m=d.width_m,
+        heading_deg=d.heading_deg,
+        area_m2=d.area_m2,
+        id=d.id,
+        features={**d.features, **features},
+    )
+
+
+def _object(
+    status: Status,
+    det: Detection,
+    *,
+    before: Detection | None,
+    after: Detection | None,
+    confidence: float,
+    evidence: dict[str, float],
+) -> ChangedObject:
+    return ChangedObject(
+        id="",
+        kind=det.kind,
+        status=status,
+        geometry=det.geometry,
+        confidence=float(np.clip(confidence, 0.0, 1.0)),
+        length_m=det.length_m,
+        width_m=det.width_m,
+        heading_deg=det.heading_deg,
+        area_m2=det.area_m2,
+        before=before,
+        after=after,
+        evidence={k: round(float(v), 4) for k, v in evidence.items()},
+    )
+
+
+def _change_strength(ev: dict[str, float]) -> float:
+    return float(np.clip(ev["changed_fraction"], 0.0, 1.0) * (1.0 - max(ev["ncc"], 0.0)))
+
+
+def _ring_m(d: Detection) -> float:
+    return float(np.clip(d.width_m, 3.0, 20.0))
+
+
+def _classify(
+    before: list[Detection], after: list[Detection], grid: _Grid, config: MatchConfig, registration_m: float
+) -> list[ChangedObject]:
+    pairs = match_detections(
+        before, after, config=config, ground_scale=grid.ground_scale, registration_m=registration_m
+    )
+    objects: list[ChangedObject] = []
+    unmatched_b = [i for i, j in pairs if j is None and i is not None]
+    unmatched_a = [j for i, j in pairs if i is None and j is not None]
+    for i, j in pairs:
+        if i is None or j is None:
+            continue
+        b, a = before[i], after[j]
+        iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=grid.ground_scale)
+        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
+        conf = 0.5 * (b.confidence + a.confidence) * (1.0 - 0.5 * min(dist / max(config.max_vessel_shift_m, 1), 1))
+        objects.append(_object("stayed", b, before=b, after=a, confidence=conf, evidence=ev))
+
+    # an unmatched detection overlapping an unmatched one of the other date (another length or heading):
+    # judge the berth as a whole — changed => one departure plus one arrival, unchanged => the same object
+    taken_a: set[int] = set()
+    lone_b: list[int] = []
+    for i in unmatched_b:
+        b = before[i]
+        partner = None
+        best = 0.0
+        for j in unmatched_a:
+            a = after[j]
+            if j in taken_a or a.kind != b.kind:
+                continue
+            inter = shapely.area(shapely.intersection(b.geometry, a.geometry))
+            share = inter / max(min(b.geometry.area, a.geometry.area), 1e-12)
+            if share > 0.2 and share > best:
+                partner, best = j, share
+        if partner is None:
+            lone_b.append(i)
+            continue
+        a = after[partner]
+        taken_a.add(partner)
+        union = shapely.union(b.geometry, a.geometry)
+        ev = footprint_evidence(union, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=grid.ground_scale)
+        ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
+        if ev["invalid_after"] > config.max_invalid_fraction or ev["invalid_before"] > config.max_invalid_fraction:
+            objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
+        elif _changed(ev, config) or dlen > 2 * config.length_tolerance:
+            s = _change_strength(ev)
+            objects.append(
+                _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s), evidence=ev)
+            )
+            objects.append(
+                _object("arrived", a, before=None, after=a, confidence=0.5 * (a.confidence + s), evidence=ev)
+            )
+        else:
+            conf = 0.5 * (b.confidence + a.confidence) * (1.0 - _change_strength(ev))
+            objects.append(_object("stayed", b, before=b, after=a, confidence=conf, evidence=ev))
+
+    # lone detections: verify on the other date before calling them departed / arrived
+    lone = [(before[i], "departed", "after") for i in lone_b]
+    lone += [(after[j], "arrived", "before") for j in unmatched_a if j not in taken_a]
+    for det, change_status, other in lone:
+        ev = footprint_evidence(det.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(det))
+        here = "before" if other == "after" else "after"
+        if ev[f"invalid_{here}"] > config.max_invalid_fraction:
+            continue  # detected on no data: nothing to say
+        status: Status
+        if _occluded(ev, other, config):
+            status, conf = "unknown", 0.5 * det.confidence
+        elif _changed(ev, config):
+            status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev))  # type: ignore[assignment]
+        else:
+            status, conf = "stayed", 0.5 * (det.confidence + (1.0 - ev["changed_fraction"]))
+        ev["verified"] = 1.0 if status == "stayed" else 0.0
+        twin = _copy_detection(det, verified_from_other_date=1.0) if status == "stayed" else None
+        if other == "after":
+            objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
+        else:
+            objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
+    return objects
+
+
+# ------------------------------------------------------------------------------------------------
+# recovery of vessels the single-date detector missed
+# ------------------------------------------------------------------------------------------------
+def _explained_mask(geoms: Sequence[BaseGeometry], grid: _Grid, buffer_m: float) -> np.ndarray:
+    if not geoms:
+        return np.zeros(grid.shape, dtype=bool)
+    buf = buffer_m / grid.ground_scale
+    shapes = [(g.buffer(buf), 1) for g in geoms if not g.is_empty]
+    return rfeatures.rasterize(shapes, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8").astype(
+        bool
+    )
+
+
+def _recover_vessels(
+    grid: _Grid,
+    explained: np.ndarray,
+    zone: np.ndarray,
+    *,
+    settings: Settings,
+) -> list[ChangedObject]:
+    cfg = settings.match
+    vcfg = settings.vessel
+    px = grid.pixel_size_m
+    valid = grid.valid_before & grid.valid_after
+    mag = np.where(valid & zone & ~explained, grid.magnitude, 0.0)
+    cand = apply_hysteresis_threshold(mag, cfg.change_sigma, cfg.recover_sigma)
+    min_area_px = max(4.0, vcfg.min_length_m * max(vcfg.min_width_m, px) / px**2)
+    cand = remove_small_objects(cand, max_size=int(min_area_px), connectivity=2)
+    labels, n = ndi.label(cand, structure=np.ones((3, 3)))
+    out: list[ChangedObject] = []
+    if n == 0:
+        return out
+    for k, sl in enumerate(ndi.find_objects(labels), start=1):
+        if sl is None:
+            continue
+        sub = labels[sl] == k
+        # the ±1 px minimum erodes the region by about one pixel on each side: give it back
+        sub = ndi.binary_dilation(np.pad(sub, 1), iterations=1)
+        r0, c0 = sl[0].start - 1, sl[1].start - 1
+        wt = grid.transform @ Affine.translation(c0, r0)
+        polys = [shape(g) for g, v in rfeatures.shapes(sub.astype(np.uint8), mask=sub, transform=wt) if v == 1]
+        if not polys:
+            continue
+        geom = shapely.union_all(polys)
+        length, width, heading, rect = oriented_measures(geom, ground_scale=grid.ground_scale, crs=grid.crs)
+        if not (vcfg.min_length_m <= length <= vcfg.max_length_m and width <= vcfg.max_width_m):
+            continue
+        if width <= 0 or length / width < cfg.min_recover_elongation:
+            continue
+        fill = geom.area / max(rect.area, 1e-12)
+        if fill < 0.5:
+            continue
+        ev = footprint_evidence(rect, grid, change_sigma=cfg.change_sigma, ring_m=float(np.clip(width, 3.0, 20.0)))
+        cb, ca = ev["contrast_before"], ev["contrast_after"]
+        hi, lo = max(cb, ca), min(cb, ca)
+        if hi < cfg.min_recover_contrast or hi < 2.0 * lo:
+            continue  # no date clearly shows a hull against its surroundings: not recovered
+        status: Status = "departed" if cb > ca else "arrived"
+        conf = float(
+            np.clip(0.25 + 0.5 * _change_strength(ev) * min(1.0, hi / (2 * cfg.min_recover_contrast)), 0.0, 0.75)
+        )
+        det = Detection(
+            geometry=rect,
+            kind="vessel",
+            confidence=conf,
+            length_m=length,
+            width_m=width,
+            heading_deg=heading if heading < 180.0 else 0.0,
+            area_m2=float(geom.area * grid.ground_scale**2),
+            features={"recovered_from_change": 1.0},
+        )
+        ev["recovered"] = 1.0
+        ev["fill"] = fill
+        if status == "departed":
+            out.append(_object(status, det, before=det, after=None, confidence=conf, evidence=ev))
+        else:
+            out.append(_object(status, det, before=None, after=det, confidence=conf, evidence=ev))
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# layers and the public entry point
+# ------------------------------------------------------------------------------------------------
+def _layers(
+    pair: AlignedPair,
+    objects: Sequence[ChangedObject],
+    magnitude: np.ndarray,
+    *,
+    config: MatchConfig,
+    water: np.ndarray | None = None,
+) -> np.ndarray:
+    valid = pair.valid
+    shape_ = pair.before.shape
+    transform = pair.before.transform
+    px = pair.before.pixel_size_m
+    gs = pair.before.ground_scale
+    cls = np.zeros(shape_, dtype=np.uint8)
+    other = magnitude > config.other_change_sigma
+    # changes around any reported object (its edges, a swing at berth) are that object's, not "other"
+    around = [(o.geometry.buffer(config.object_margin_m / gs), 1) for o in objects if not o.geometry.is_empty]
+    if around:
+        near = rfeatures.rasterize(around, out_shape=shape_, transform=transform, fill=0, dtype="uint8").astype(bool)
+        other &= ~near
+    other &= valid
+    min_px = max(1, round(config.min_other_change_m2 / px**2))
+    other = remove_small_objects(other, max_size=min_px - 1) if min_px > 1 else other
+    cls[other] = 3
+    for status, value in (("departed", 1), ("arrived", 2)):
+        geoms = [(o.geometry, value) for o in objects if o.status == status and not o.geometry.is_empty]
+        if geoms:
+            burned = rfeatures.rasterize(geoms, out_shape=shape_, transform=transform, fill=0, dtype="uint8")
+            cls[burned == value] = value
+    cls[~valid] = 255
+    return cls
+
+
+def change_layers(
+    pair: AlignedPair,
+    objects: Sequence[ChangedObject],
+    *,
+    water: np.ndarray | None = None,
+    config: MatchConfig = _DEFAULT_MATCH,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel change class and magnitude on the pair's grid.
+
+    Returns
+    -------
+    change_class : uint8
+        0 no change, 1 inside a departed object, 2 inside an arrived object, 3 other significant surface change
+        (magnitude above ``other_change_sigma`` away from reported objects, regions of at least
+        ``min_other_change_m2``), 255 no valid data at one of the dates.
+    magnitude : float32
+        :func:`change_magnitude` (robust-sigma units, minimum over ±1 px misregistration).
+    """
+    mag = change_magnitude(pair, shift_px=_shift_radius(pair))
+    return _layers(pair, objects, mag, config=config, water=water), mag
+
+
+def _shift_radius(pair: AlignedPair) -> int:
+    res = pair.alignment.residual_px if math.isfinite(pair.alignment.residual_px) else 0.0
+    return int(np.clip(math.ceil(res), 1, 2))
+
+
+def _order_and_name(objects: list[ChangedObject], transform: Affine) -> list[ChangedObject]:
+    inv = ~transform
+
+    def key(o: ChangedObject) -> tuple[int, float, float]:
+        c = o.geometry.centroid
+        col, row = inv @ (c.x, c.y)
+        return (STATUSES.index(o.status), round(row, 3), round(col, 3))
+
+    out: list[ChangedObject] = []
+    for kind, prefix in (("vessel", "V"), ("equipment", "E")):
+        mine = sorted((o for o in objects if o.kind == kind), key=key)
+        for n, o in enumerate(mine, start=1):
+            o.id = f"{prefix}{n:03d}"
+            out.append(o)
+    return out
+
+
+def diff(
+    before: Sequence[Detection],
+    after: Sequence[Detection],
+    pair: AlignedPair,
+    *,
+    settings: Settings = _DEFAULT_SETTINGS,
+    water: np.ndarray | None = None,
+    progress: Progress | None = None,
+) -> ChangeSet:
+    """Object-level comparison of two dates on the common grid of ``pair``.
+
+    Parameters
+    ----------
+    before, after
+        Detections on ``pair.before`` and ``pair.after`` (CRS of the pair).
+    pair
+        The aligned pair (its normalised difference is the two-date evidence).
+    settings
+        ``settings.match`` drives matching and evidence thresholds; ``settings.vessel`` bounds recovered
+        vessels.
+    water
+        Union water mask of both dates (vessel search domain) on the pair's grid. Regions of change are
+        recovered as vessels only inside it; without it, anywhere.
+    progress
+        Optional ``progress(stage, fraction)`` callback.
+
+    Returns
+    -------
+    ChangeSet
+        Objects with status (ids ``V001``…, ``E001``… ordered by status then position), the change class and
+        magnitude layers and the water mask used.
+    """
+    cfg = settings.match
+    if water is not None and water.shape != pair.before.shape:
+        raise ValueError(f"water mask shape {water.shape} != pair grid {pair.before.shape}")
+
+    def report(stage: str, frac: float) -> None:
+        if progress is not None:
+            progress(stage, frac)
+
+    report("diff: change magnitude", 0.0)
+    mag = change_magnitude(pair, shift_px=_shift_radius(pair))
+    grid = _grid(pair, mag)
+    res_px = pair.alignment.residual_px if math.isfinite(pair.alignment.residual_px) else 0.0
+    registration_m = 3.0 * res_px * grid.pixel_size_m
+    report("diff: matching", 0.3)
+    objects = _classify(list(before), list(after), grid, cfg, registration_m)
+    report("diff: recovery", 0.6)
+    if cfg.recover:
+        geoms = [d.geometry for d in (*before, *after)] + [o.geometry for o in objects]
+        explained = _explained_mask(geoms, grid, buffer_m=max(2.0 * grid.pixel_size_m, cfg.object_margin_m))
+        zone = water if water is not None else np.ones(grid.shape, dtype=bool)
+        objects.extend(_recover_vessels(grid, explained, zone, settings=settings))
+    objects = _order_and_name(objects, pair.before.transform)
+    report("diff: layers", 0.85)
+    cls = _layers(pair, objects, mag, config=cfg, water=water)
+    counts: dict[str, int] = {}
+    for o in objects:
+        counts[f"{o.kind}/{o.status}"] = counts.get(f"{o.kind}/{o.status}", 0) + 1
+    logger.info("diff: %d objects %s", len(objects), counts)
+    report("diff: done", 1.0)
+    return ChangeSet(objects=objects, change_class=cls, magnitude=mag, water=water)

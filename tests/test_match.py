@@ -1,0 +1,286 @@
+"""Known-answer tests for the object-level diff (berthwatch.match)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+from affine import Affine
+from rasterio import features as rfeatures
+from rasterio.crs import CRS
+from rasterio.enums import Resampling
+from rasterio.warp import reproject, transform_bounds
+from scipy import ndimage as ndi
+from shapely.geometry import Polygon, box
+
+from berthwatch.align import align
+from berthwatch.config import MatchConfig, Settings
+from berthwatch.geo import oriented_measures
+from berthwatch.match import change_layers, diff, match_detections
+from berthwatch.models import AlignedPair, ChangeSet, Detection, Scene
+
+UTM = CRS.from_epsg(32636)
+X0, Y0 = 600_000.0, 3_860_000.0  # world top-left corner (UTM 36N, about 34.9 N)
+WORLD_PX = 1.0
+WORLD_SHAPE = (480, 640)  # 480 m x 640 m
+WORLD_T = Affine(WORLD_PX, 0, X0, 0, -WORLD_PX, Y0)
+QUAY_Y = Y0 - 160.0  # land north of this line, water south of it
+GRID = Affine(2.0, 0, X0 + 10, 0, -2.0, Y0 - 10)  # 2 m pixels
+GRID_SHAPE = (220, 300)
+
+
+@dataclass(frozen=True)
+class Ship:
+    x: float  # centre, metres east of X0
+    y: float  # centre, metres south of the quay line
+    length: float
+    width: float
+    heading: float = 90.0  # degrees from north: 90 = lying east-west, along the quay
+    hull: float = 175.0
+
+    def polygon(self) -> Polygon:
+        rect = box(-self.width / 2, -self.length / 2, self.width / 2, self.length / 2)
+        rect = shapely.affinity.rotate(rect, -self.heading, origin=(0, 0))
+        return shapely.affinity.translate(rect, X0 + self.x, QUAY_Y - self.y)
+
+    def parts(self) -> list[tuple[Polygon, float]]:
+        """Hull, a darker deck strip and a bright superstructure block near the stern."""
+        deck = box(-self.width / 6, -self.length * 0.4, self.width / 6, self.length * 0.3)
+        house = box(-self.width / 2.5, -self.length * 0.48, self.width / 2.5, -self.length * 0.3)
+        out = [(self.polygon(), self.hull)]
+        for g, v in ((deck, self.hull - 60.0), (house, 235.0)):
+            g = shapely.affinity.rotate(g, -self.heading, origin=(0, 0))
+            out.append((shapely.affinity.translate(g, X0 + self.x, QUAY_Y - self.y), v))
+        return out
+
+
+def alongside(x: float, length: float, width: float = 18.0, **kw: float) -> Ship:
+    return Ship(x=x, y=width / 2 + 1.0, length=length, width=width, **kw)
+
+
+_LAND_CACHE: dict[int, np.ndarray] = {}
+
+
+def _land(seed: int = 0) -> np.ndarray:
+    if seed not in _LAND_CACHE:
+        rng = np.random.default_rng(seed)
+        img = ndi.gaussian_filter(rng.normal(size=WORLD_SHAPE), 2) * 30 + 110
+        for _ in range(60):
+            r, c = rng.integers(0, 150, 1)[0], rng.integers(0, WORLD_SHAPE[1] - 30, 1)[0]
+            h, w = rng.integers(5, 25, 2)
+            img[r : r + h, c : c + w] = rng.uniform(70, 210)
+        _LAND_CACHE[seed] = img.astype(np.float32)
+    return _LAND_CACHE[seed]
+
+
+def render(
+    ships: list[Ship],
+    *,
+    seed: int,
+    grid: Affine = GRID,
+    shape: tuple[int, int] = GRID_SHAPE,
+    crs: CRS = UTM,
+    gain: float = 1.0,
+    offset: float = 0.0,
+    gamma: float = 1.0,
+    invalid: Polygon | None = None,
+    name: str = "scene.tif",
+    date: dt.date = dt.date(2025, 1, 18),
+) -> Scene:
+    """A port on ``grid``: textured land north of the quay line, calm water south, ``ships`` moored."""
+    world = _land().copy()
+    rows = round((Y0 - QUAY_Y) / WORLD_PX)
+    world[rows:, :] = 45.0
+    for ship in ships:
+        for geom, value in ship.parts():
+            burn = rfeatures.rasterize([(geom, 1)], out_shape=WORLD_SHAPE, transform=WORLD_T, fill=0, dtype="uint8")
+            world[burn == 1] = value
+    out = np.zeros(shape, np.float32)
+    reproject(
+        world, out, src_transform=WORLD_T, src_crs=UTM, dst_transform=grid, dst_crs=crs, resampling=Resampling.average
+    )
+    rng = np.random.default_rng(seed)
+    out = np.clip(out + rng.normal(size=shape) * 2.0, 0, 255) / 255.0
+    out = (out**gamma) * 255.0 * gain + offset
+    data = np.stack([out, 0.9 * out + 8.0, 0.8 * out + 15.0]).astype(np.float32)
+    valid = np.ones(shape, bool)
+    if invalid is not None:
+        from berthwatch.geo import reproject_geometry
+
+        g = reproject_geometry(invalid, UTM, crs)
+        valid &= ~rfeatures.geometry_mask([g], out_shape=shape, transform=grid, invert=True, all_touched=True)
+        data[:, ~valid] = 0
+    return Scene(
+        data=data, transform=grid, crs=crs, date=date, bands=("red", "green", "blue"), valid=valid, path=Path(name)
+    )
+
+
+def det(ship: Ship, confidence: float = 0.9) -> Detection:
+    poly = ship.polygon()
+    length, width, heading, _ = oriented_measures(poly, crs=UTM)
+    return Detection(
+        geometry=poly,
+        kind="vessel",
+        confidence=confidence,
+        length_m=length,
+        width_m=width,
+        heading_deg=heading,
+        area_m2=poly.area,
+    )
+
+
+A = alongside(120.0, 150.0, 24.0)
+B = alongside(330.0, 90.0, 16.0, hull=150.0)
+C = Ship(x=500.0, y=120.0, length=70.0, width=14.0, heading=30.0, hull=190.0)  # at anchor
+FLEET = [A, B, C]
+
+
+def statuses(changes: ChangeSet) -> list[tuple[str, float]]:
+    """(status, centroid x in metres east of X0) of every object, sorted by x."""
+    out = []
+    for o in changes.objects:
+        out.append((o.status, round(o.geometry.centroid.x - X0)))
+    return sorted(out, key=lambda t: t[1])
+
+
+def compare(
+    before_ships: list[Ship],
+    after_ships: list[Ship],
+    *,
+    dets_before: list[Ship] | None = None,
+    dets_after: list[Ship] | None = None,
+    **after_kw: object,
+) -> tuple[AlignedPair, ChangeSet]:
+    b = render(before_ships, seed=1, name="before.tif")
+    a = render(after_ships, seed=2, name="after.tif", date=dt.date(2025, 1, 27), **after_kw)  # type: ignore[arg-type]
+    pair = align(b, a)
+    db = [det(s) for s in (before_ships if dets_before is None else dets_before)]
+    da = [det(s) for s in (after_ships if dets_after is None else dets_after)]
+    return pair, diff(db, da, pair)
+
+
+@pytest.mark.parametrize(
+    "radiometry",
+    [{}, dict(gain=1.3, offset=12.0), dict(gamma=0.75), dict(gain=0.75, offset=45.0)],
+    ids=["same", "gain-offset", "gamma", "haze"],
+)
+def test_no_change_gives_only_stayed(radiometry: dict[str, float]) -> None:
+    _, changes = compare(FLEET, FLEET, **radiometry)
+    assert [s for s, _ in statuses(changes)] == ["stayed"] * 3
+    cls = changes.change_class
+    assert not np.isin(cls, [1, 2]).any()
+    # hardly any "other change" pixels: radiometry and registration were normalised away
+    assert (cls == 3).mean() < 0.002
+
+
+def test_one_vessel_removed_is_the_only_departure() -> None:
+    _, changes = compare(FLEET, [A, C])
+    assert statuses(changes) == [("stayed", 120), ("departed", 330), ("stayed", 500)]
+    dep = next(o for o in changes.objects if o.status == "departed")
+    assert dep.id == "V001"  # departed sorts first
+    assert dep.length_m == pytest.approx(90.0, abs=1.0)
+    assert dep.evidence["changed_fraction"] > 0.5
+    cls = changes.change_class
+    inside = rfeatures.geometry_mask([B.polygon().buffer(-3)], out_shape=GRID_SHAPE, transform=GRID, invert=True)
+    assert (cls[inside] == 1).all()
+
+
+def test_one_vessel_added_is_an_arrival() -> None:
+    _, changes = compare([A, C], FLEET)
+    assert statuses(changes) == [("stayed", 120), ("arrived", 330), ("stayed", 500)]
+
+
+def test_vessel_shifted_two_metres_at_berth_stayed() -> None:
+    b2 = Ship(x=B.x + 2.0, y=B.y, length=B.length, width=B.width, heading=B.heading + 2.0, hull=B.hull)
+    _, changes = compare(FLEET, [A, b2, C])
+    assert [s for s, _ in statuses(changes)] == ["stayed"] * 3
+
+
+def test_berth_reoccupied_by_a_different_ship() -> None:
+    other = alongside(310.0, 55.0, 12.0, hull=215.0)
+    _, changes = compare(FLEET, [A, other, C])
+    got = statuses(changes)
+    assert sorted(s for s, _ in got) == ["arrived", "departed", "stayed", "stayed"]
+    dep = next(o for o in changes.objects if o.status == "departed")
+    arr = next(o for o in changes.objects if o.status == "arrived")
+    assert dep.length_m == pytest.approx(90.0, abs=1.0) and arr.length_m == pytest.approx(55.0, abs=1.0)
+
+
+def test_no_data_over_an_object_at_the_other_date_is_unknown() -> None:
+    cloud = B.polygon().buffer(15.0)
+    _, changes = compare(FLEET, [A, C], invalid=cloud)
+    assert statuses(changes) == [("stayed", 120), ("unknown", 330), ("stayed", 500)]
+    cls = changes.change_class
+    inside = rfeatures.geometry_mask([B.polygon()], out_shape=GRID_SHAPE, transform=GRID, invert=True)
+    assert (cls[inside] == 255).all()
+
+
+def test_other_crs_gives_the_same_statuses() -> None:
+    merc = CRS.from_epsg(3857)
+    left, bottom, right, top = transform_bounds(UTM, merc, X0, Y0 - 480, X0 + 640, Y0)
+    px = 2.9  # about 2.4 m on the ground
+    grid = Affine(px, 0, left, 0, -px, top)
+    shape = (int((top - bottom) / px), int((right - left) / px))
+    b = render(FLEET, seed=1, name="before.tif")
+    a = render([A, C], seed=2, grid=grid, shape=shape, crs=merc, name="after_3857.tif")
+    pair = align(b, a)
+    assert pair.after.crs == UTM
+    changes = diff([det(s) for s in FLEET], [det(s) for s in (A, C)], pair)
+    assert statuses(changes) == [("stayed", 120), ("departed", 330), ("stayed", 500)]
+
+
+def test_missed_detection_verified_as_stayed() -> None:
+    # B is in both images, but the AFTER detector missed it: the footprint looks the same -> stayed
+    _, changes = compare(FLEET, FLEET, dets_after=[A, C])
+    got = statuses(changes)
+    assert got == [("stayed", 120), ("stayed", 330), ("stayed", 500)]
+    b_obj = next(o for o in changes.objects if round(o.geometry.centroid.x - X0) == 330)
+    assert b_obj.evidence["verified"] == 1.0 and b_obj.evidence["ncc"] > 0.6
+
+
+def test_missed_departure_recovered_from_the_difference() -> None:
+    # B left, but the BEFORE detector missed it: the change image still shows a hull-shaped region
+    water = np.zeros(GRID_SHAPE, bool)
+    water[int((Y0 - 10 - QUAY_Y) / 2.0) :, :] = True
+    b = render(FLEET, seed=1, name="before.tif")
+    a = render([A, C], seed=2, name="after.tif")
+    pair = align(b, a)
+    changes = diff([det(A), det(C)], [det(A), det(C)], pair, water=water)
+    got = statuses(changes)
+    assert [s for s, _ in got] == ["stayed", "departed", "stayed"]
+    rec = next(o for o in changes.objects if o.status == "departed")
+    assert abs(rec.geometry.centroid.x - (X0 + B.x)) < 4.0
+    assert rec.length_m == pytest.approx(B.length, rel=0.1)
+    assert rec.evidence["recovered"] == 1.0
+    assert rec.evidence["contrast_before"] > rec.evidence["contrast_after"]
+
+
+def test_match_detections_gates() -> None:
+    cfg = MatchConfig()
+    far = Ship(x=B.x + 60.0, y=B.y, length=B.length, width=B.width)
+    turned = Ship(x=B.x, y=B.y + 30, length=B.length, width=B.width, heading=0.0)
+    shorter = Ship(x=B.x, y=B.y, length=B.length * 0.6, width=B.width)
+    near = Ship(x=B.x + 3.0, y=B.y, length=B.length, width=B.width)
+    assert match_detections([det(B)], [det(near)], config=cfg, ground_scale=1.0) == [(0, 0)]
+    for other in (far, turned, shorter):
+        assert match_detections([det(B)], [det(other)], config=cfg, ground_scale=1.0) == [(0, None), (None, 0)]
+    # assignment is one to one and prefers the better overlap
+    pairs = match_detections([det(B), det(A)], [det(A), det(near)], config=cfg, ground_scale=1.0)
+    assert sorted(pairs, key=str) == sorted([(0, 1), (1, 0)], key=str)
+
+
+def test_change_layers_other_change_and_no_data() -> None:
+    b = render(FLEET, seed=1)
+    a = render(FLEET, seed=2, invalid=box(X0 + 20, Y0 - 60, X0 + 60, Y0 - 20))
+    # a new 20 m x 20 m shed on land at the second date
+    a.data[:, 30:40, 200:210] = 250.0
+    pair = align(b, a)
+    cls, mag = change_layers(pair, [], config=Settings().match)
+    assert cls.dtype == np.uint8 and mag.dtype == np.float32
+    assert (cls[31:39, 201:209] == 3).all()
+    assert (cls[~pair.valid] == 255).all() and (~pair.valid).sum() > 300
+    assert (cls == 3).sum() < 150  # only the shed
