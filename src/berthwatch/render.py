@@ -245,9 +245,10 @@ def _draw_panel(
         coll.set_path_effects([Stroke(linewidth=lw + 1.6, foreground="black", alpha=0.75), Normal()])
         ax.add_collection(coll)
 
-    # scale bar: a round length near a fifth of the width
+    # scale bar: a round length near a sixth of the width; sizes in output pixels via the axes' pixel scale
+    per_px = cols / max(float(ax.get_window_extent().width), 1.0)  # scene pixels per output pixel
     m_per_px = _m_per_px(scene)
-    length_m = _nice_length(0.2 * cols * m_per_px)
+    length_m = _nice_length(min(0.17 * cols, 400.0 * per_px) * m_per_px)
     bar = AnchoredSizeBar(
         ax.transData,
         length_m / m_per_px,
@@ -258,7 +259,7 @@ def _draw_panel(
         sep=4,
         color="white",
         frameon=True,
-        size_vertical=max(rows, cols) * 0.004,
+        size_vertical=4.0 * per_px,
         fontproperties=FontProperties(size=8, weight="bold"),
     )
     bar.patch.set_facecolor("black")
@@ -266,24 +267,25 @@ def _draw_panel(
     bar.patch.set_edgecolor("none")
     ax.add_artist(bar)
 
-    # north arrow (true north; grid north differs by the meridian convergence)
+    # north arrow (true north; grid north differs by the meridian convergence), 34 points long
     dx, dy = _north_vector(scene)
-    tip = (0.95, 0.93)
-    tail = (tip[0] - 0.07 * dx * (rows / max(rows, cols) if cols else 1), tip[1] - 0.07 * dy)
+    tip = (0.975, 0.955)
     ax.annotate(
         "",
         xy=tip,
-        xytext=tail,
         xycoords="axes fraction",
+        xytext=(-34.0 * dx, -34.0 * dy),
+        textcoords="offset points",
         arrowprops={"arrowstyle": "-|>,head_width=0.35,head_length=0.7", "color": "white", "lw": 2.0},
         path_effects=[withStroke(linewidth=4, foreground="black")],
         zorder=6,
     )
-    ax.text(
-        tail[0] - 0.0 * dx,
-        tail[1] - 0.025,
+    ax.annotate(
         "N",
-        transform=ax.transAxes,
+        xy=tip,
+        xycoords="axes fraction",
+        xytext=(-34.0 * dx, -34.0 * dy - 3.0),
+        textcoords="offset points",
         ha="center",
         va="top",
         fontsize=10,
@@ -391,26 +393,38 @@ def _legend_handles(objects: Sequence[AnyObject], which: Which) -> list[Line2D]:
         if objs:
             handles.append(Line2D([], [], color=colour, lw=2, label=f"{status}: {_kinds_phrase(objs)}"))
     if handles and which in ("before", "after"):
-        handles.append(Line2D([], [], color="white", lw=1.5, ls=(0, (3, 2)), label="dashed: absent on this date"))
+        handles.append(Line2D([], [], color="white", lw=1.5, ls=(0, (3, 2)), label="dashed: not there on this date"))
     return handles
 
 
-def _add_legend(ax: Axes, handles: list[Line2D]) -> None:
+LEGEND_ENTRY_PX = 250  # width of one legend entry in the footer
+LEGEND_ROW_PX = 26
+
+
+def _footer_px(handles: Sequence[Line2D], fig_w: float) -> float:
+    if not handles:
+        return 0.0
+    ncol = max(1, min(len(handles), int(fig_w // LEGEND_ENTRY_PX)))
+    nrows = math.ceil(len(handles) / ncol)
+    return 14.0 + nrows * LEGEND_ROW_PX
+
+
+def _add_legend(fig: Figure, handles: list[Line2D], fig_w: float, footer_px: float) -> None:
+    """Legend in the footer band under the picture(s), so it never hides any of the image."""
     if not handles:
         return
-    leg = ax.legend(
+    ncol = max(1, min(len(handles), int(fig_w // LEGEND_ENTRY_PX)))
+    fig.legend(
         handles=handles,
-        loc="lower left",
-        fontsize=7.5,
-        frameon=True,
-        facecolor="black",
-        edgecolor="none",
-        framealpha=0.6,
-        labelcolor="white",
-        handlelength=2.2,
-        borderpad=0.6,
+        loc="center",
+        bbox_to_anchor=(0.5, footer_px / 2.0 / fig.bbox.height),
+        ncol=ncol,
+        fontsize=8,
+        frameon=False,
+        labelcolor="#e6e9ed",
+        handlelength=2.4,
+        columnspacing=2.0,
     )
-    leg.set_zorder(7)
 
 
 def _figure(width_px: float, height_px: float) -> Figure:
@@ -497,11 +511,13 @@ def render_annotated(
     rows, cols = scene.shape
     w, h = _display_size(rows, cols, max_side=MAX_SIDE_PX, min_side=MIN_SIDE_PX)
     fig_w = max(w, 900.0)
-    fig_h = h + HEADER_PX
+    handles = _legend_handles(objects, which)
+    foot = _footer_px(handles, fig_w)
+    fig_h = h + HEADER_PX + foot
     fig = _figure(fig_w, fig_h)
-    ax = fig.add_axes((((fig_w - w) / 2) / fig_w, 0.0, w / fig_w, h / fig_h))
+    ax = fig.add_axes((((fig_w - w) / 2) / fig_w, foot / fig_h, w / fig_w, h / fig_h))
     _draw_panel(ax, scene, objects, which, max_side=MAX_SIDE_PX)
-    _add_legend(ax, _legend_handles(objects, which))
+    _add_legend(fig, handles, fig_w, foot)
     _place_labels(ax, scene, objects, which)
     _header(fig, title, f"{date_label}  —  {_count_line(objects, which)}", fig_h)
     return _save(fig, path)
@@ -528,12 +544,15 @@ def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: P
     w, h = _display_size(rows, cols, max_side=OVERVIEW_PANEL_PX, min_side=800)
     gap = 12.0
     fig_w = 2 * w + 3 * gap
-    fig_h = h + HEADER_PX + gap
+    handles = _legend_handles(objects, "before")
+    foot = max(_footer_px(handles, fig_w), gap)
+    fig_h = h + HEADER_PX + foot
     fig = _figure(fig_w, fig_h)
+    _add_legend(fig, handles, fig_w, foot)
     dates = []
     for i, (scene, which) in enumerate(((pair.before, "before"), (pair.after, "after"))):
         left = (gap + i * (w + gap)) / fig_w
-        ax = fig.add_axes((left, gap / fig_h, w / fig_w, h / fig_h))
+        ax = fig.add_axes((left, foot / fig_h, w / fig_w, h / fig_h))
         _draw_panel(ax, scene, objects, which, max_side=OVERVIEW_PANEL_PX)  # type: ignore[arg-type]
         ax.text(
             0.015,
@@ -548,8 +567,6 @@ def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: P
             path_effects=[withStroke(linewidth=3, foreground="black")],
             zorder=8,
         )
-        if i == 0:
-            _add_legend(ax, _legend_handles(objects, "before"))
         _place_labels(ax, scene, objects, which)  # type: ignore[arg-type]
         dates.append(scene.date.isoformat())
     _header(fig, f"Changes {dates[0]} → {dates[1]}", _count_line(objects, "before"), fig_h)
