@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 import rasterio
 from affine import Affine
+from click.testing import CliRunner
 from pyproj import Transformer
 
 from berthwatch import batch
@@ -423,3 +424,163 @@ def test_timeseries_rows_for_reference_mode(
         1,
         "2025-01-27",
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# end to end: real pipeline on small synthetic ports, worker processes
+# ---------------------------------------------------------------------------------------------------------------
+def render_series(
+    folder: Path,
+    *,
+    seed: int,
+    centre: tuple[float, float],
+    dates: list[dt.date],
+    presence: list[tuple[bool, ...]],
+    pixel_m: float = 2.0,
+    size_px: int = 160,
+    bands: str = "visual",
+) -> list[Path]:
+    """One small synthetic port (land to the east) on several dates; vessel i is there on date k when
+    ``presence[i][k]``. Files are named like SkySat scenes, so their date comes from the name and the tags."""
+    from dataclasses import replace
+
+    from berthwatch.synth import DateSpec, PortSpec, VesselSpec, make_port, render
+
+    w = size_px * pixel_m
+    spec = PortSpec(
+        seed=seed,
+        width_m=w,
+        height_m=w,
+        pixel_size_m=pixel_m,
+        centre_lonlat=centre,
+        layout="quay",
+        land_side=90.0,
+        vessels=[],
+        equipment=[],
+        distractors=False,
+    )
+    vessels = [
+        VesselSpec(x=-0.25 * w, y=0.25 * w, length_m=0.25 * w, heading_deg=30.0, id="V1"),
+        VesselSpec(x=-0.3 * w, y=-0.2 * w, length_m=0.2 * w, heading_deg=100.0, id="V2"),
+        VesselSpec(x=-0.1 * w, y=-0.02 * w, length_m=0.22 * w, heading_deg=170.0, id="V3"),
+    ]
+    paths = []
+    for k, d in enumerate(dates):
+        on = [replace(v, present=(bool(p[k]), bool(p[k]))) for v, p in zip(vessels, presence, strict=True)]
+        port = make_port(replace(spec, vessels=on))
+        date = DateSpec(d, dt.time(8, 15, 10 + k), layout=bands, shift_px=(0.4 * k, -0.3 * k))
+        scene = render(port, date, which=0)
+        paths.append(scene.write(folder / f"{d:%Y%m%d}_0815{10 + k:02d}_ssc1_u{k + 1:04d}_{bands}.tif"))
+    return paths
+
+
+@pytest.fixture(scope="module")
+def synth_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tartus on 3 dates (UTM 36N), Piraeus on 2 dates (UTM 34N, analytic bands), a corrupt and an undated file."""
+    root = tmp_path_factory.mktemp("synth") / "tiles"
+    d = [dt.date(2025, 1, 18), dt.date(2025, 1, 27), dt.date(2025, 2, 5)]
+    render_series(root / "tartus", seed=5, centre=TARTUS, dates=d, presence=[(1, 1, 1), (1, 0, 0), (0, 1, 1)])
+    render_series(
+        root / "piraeus", seed=9, centre=PIRAEUS, dates=d[:2], presence=[(1, 1), (0, 1), (1, 0)], bands="analytic"
+    )
+    (root / "20250120_081500_ssc2_u0001_visual.tif").write_bytes(b"truncated download\n" * 40)
+    write_tile(root / "scan.tif", TARTUS)
+    return root
+
+
+def _pair_counts(out: Path) -> dict[str, dict[str, dict[str, int]]]:
+    doc = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    return {p["name"]: p["counts"] for p in doc["pairs"]}
+
+
+@pytest.fixture(scope="module")
+def cli_run(synth_folder: Path) -> tuple[Any, Path]:
+    """``berthwatch batch`` with its default local cluster (2 worker processes), output inside the tile folder."""
+    from berthwatch.cli import main
+
+    out = synth_folder / "results"
+    res = CliRunner().invoke(main, ["-q", "batch", str(synth_folder), "--out", str(out), "--workers", "2"])
+    return res, out
+
+
+@pytest.mark.slow
+def test_cli_batch_end_to_end(cli_run: tuple[Any, Path], synth_folder: Path) -> None:
+    res, out = cli_run
+    assert res.exit_code == 1, res.output  # the corrupt and the undated file failed; every pair was compared
+    assert "3 pair(s): 3 compared, 0 already complete, 0 failed" in res.output
+    doc = json.loads((out / "batch.json").read_text(encoding="utf-8"))
+    assert doc["status"] == "complete"
+    assert [p["name"] for p in doc["places"]] == ["piraeus", "tartus"]
+    assert {p["name"]: p["status"] for p in doc["pairs"]} == {
+        "piraeus_2025-01-18_2025-01-27": "ok",
+        "tartus_2025-01-18_2025-01-27": "ok",
+        "tartus_2025-01-27_2025-02-05": "ok",
+    }
+    assert {(f["path"], f["stage"], f["error"]) for f in doc["failures"]} == {
+        ("20250120_081500_ssc2_u0001_visual.tif", "read", "NotARasterError"),
+        ("scan.tif", "date", "MissingDateError"),
+    }
+    for name in _pair_counts(out):
+        for f in ("summary.json", "objects.geojson", "report.html", "overview.png", "change_map.tif"):
+            assert (out / name / f).is_file(), f"{name}/{f}"
+    # the time series says what the pair summaries say
+    rows = batch.read_timeseries_csv(out / "timeseries.csv")
+    assert {(r["place"], r["date"]) for r in rows} == {
+        ("piraeus", "2025-01-18"),
+        ("piraeus", "2025-01-27"),
+        ("tartus", "2025-01-18"),
+        ("tartus", "2025-01-27"),
+        ("tartus", "2025-02-05"),
+    }
+    for r in rows:
+        summary = json.loads((out / r["pair"] / "summary.json").read_text(encoding="utf-8"))
+        c = summary["counts"][r["kind"]]
+        side = "arrived" if r["pair"].endswith(r["date"]) else "departed"
+        assert r["present"] == c["stayed"] + c[side]
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert index.count("/overview.png") >= 3 and "scan.tif" in index
+
+    # the same command again: nothing to do, same exit code (the bad tiles are still there)
+    from berthwatch.cli import main
+
+    again = CliRunner().invoke(main, ["-q", "batch", str(synth_folder), "--out", str(out)])
+    assert again.exit_code == 1
+    assert "3 pair(s): 0 compared, 3 already complete, 0 failed" in again.output
+
+
+def test_cli_batch_bad_usage(tmp_path: Path) -> None:
+    from berthwatch.cli import main
+
+    res = CliRunner().invoke(main, ["batch", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    (tmp_path / "empty").mkdir()
+    res = CliRunner().invoke(main, ["batch", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    assert res.exit_code == 2
+    assert "no rasters" in res.output
+    res = CliRunner().invoke(main, ["batch", str(tmp_path), "--out", str(tmp_path / "o"), "--mode", "reference"])
+    assert res.exit_code == 2
+
+
+@pytest.mark.slow
+def test_batch_on_a_dask_cluster_matches_the_local_run(
+    cli_run: tuple[Any, Path], synth_folder: Path, tmp_path: Path
+) -> None:
+    from distributed import LocalCluster
+
+    _, local_out = cli_run
+    with LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        host="127.0.0.1",
+        dashboard_address=None,
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},  # dask's HTTP API too on a free loopback port
+    ) as cluster:
+        p = batch.plan(synth_folder, exclude=(local_out,))
+        result = batch.run(p, tmp_path / "dask", scheduler=cluster.scheduler_address)
+    assert [o.status for o in result.outcomes] == ["ok", "ok", "ok"]
+    doc = json.loads((tmp_path / "dask" / "batch.json").read_text(encoding="utf-8"))
+    assert doc["scheduler"] == cluster.scheduler_address
+    assert _pair_counts(tmp_path / "dask") == _pair_counts(local_out)
+    workers = {o.worker for o in result.outcomes}
+    assert all(w.rsplit(":", 1)[1].isdigit() for w in workers)
