@@ -395,6 +395,8 @@ def _vessel_detection(
         return None
     geom = _footprint(mask, r0, c0, scene)
     length, width, heading, rect = measure(geom, scene)
+    # the outline runs along pixel corners and the blur adds a half pixel each side: take one pixel off
+    length, width = max(length - px, px), max(width - px, min(px, width))
     # a measured length must span at least two pixels (sampling limit), and physical limits apply
     if length < max(config.min_length_m, 2.0 * px) or length > config.max_length_m or width > config.max_width_m:
         return None
@@ -424,7 +426,7 @@ def _vessel_detection(
         + 2.5 * (shape_ok - 0.6)
         + 1.5 * (size_ok - 0.5)
         + 0.3
-        - (1.5 if foam else 0.0)
+        - (3.0 if foam else 0.0)
         - (0.6 if touches_invalid else 0.0)
     )
     conf = _logistic(x)
@@ -517,7 +519,11 @@ def detect_equipment(
     # large uniform bright regions (roofs): the opening at a building scale is bright
     big = _odd(_px(config.roof_min_m, scene))
     opened = ndi.grey_opening(gray, size=big)
-    zroof = _robust_z(opened, domain)
+    # in units of the pavement's own brightness spread (the opening itself is nearly constant on flat ground)
+    gv = gray[domain]
+    gmed = float(np.median(gv))
+    gmad = max(float(np.median(np.abs(gv - gmed))) * 1.4826, 1e-6)
+    zroof = (opened - gmed) / gmad
     roof = zroof > config.roof_z
     roof = ndi.binary_dilation(roof, iterations=max(1, size // 2))
     search = domain & ~roof

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import shapely
+from affine import Affine
 from rasterio import features as rfeatures
 from scipy import ndimage as ndi
 from shapely.geometry import shape
@@ -129,57 +130,52 @@ def _edge_otsu(index: np.ndarray, valid: np.ndarray, pixel_size_m: float, eviden
 
 
 def land_core(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig = _WATER) -> np.ndarray:
-    """The land with ship-sized bumps removed: a morphological opening of the land mask.
+    """The land that is not part of the vessel search domain: simply ``~water`` (kept for callers)."""
+    del pixel_size_m, config
+    return ~water
 
-    A disk as wide as :attr:`WaterConfig.max_moored_width_m` does not fit inside a hull (or a rafted pair), so
-    the opening keeps quays and cuts off the hulls lying alongside them.
+
+def _straight_quay_pieces(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
+    """Land that a straightened water outline claims: hulls lying alongside straight quays.
+
+    The water outline is simplified (Douglas-Peucker) with a tolerance of about a hull beam, so a ship moored
+    alongside a quay - a step of one beam in the outline - is cut off by the straight quay line (METHODS.md
+    section 2). Only elongated, beam-wide pieces are kept.
     """
-    land = ~water
-    r = max(1, round(_px(config.max_moored_width_m / 2.0, pixel_size_m)))
-    return ndi.binary_opening(land, structure=morphology.disk(r))
-
-
-def _ship_like_protrusions(
-    water: np.ndarray, core: np.ndarray, *, pixel_size_m: float, config: WaterConfig
-) -> np.ndarray:
-    """Bumps of land (land minus its opening) that are shaped like hulls lying along the quay line."""
-    bumps = ~water & ~core
-    # break the thin slivers the opening shaves off a jagged quay line, which would chain hulls together
+    tol = _px(config.quay_tolerance_m, pixel_size_m)
+    polys = [
+        shape(g).simplify(tol, preserve_topology=False)
+        for g, v in rfeatures.shapes(water.astype(np.uint8), mask=water, connectivity=4)
+        if v == 1
+    ]
+    polys = [g for g in polys if not g.is_empty and g.area > 0]
+    if not polys:
+        return np.zeros_like(water)
+    straight = rfeatures.rasterize(
+        [(g, 1) for g in polys], out_shape=water.shape, transform=Affine.identity(), dtype="uint8"
+    ).astype(bool)
+    pieces = straight & ~water
     r = max(1, round(_px(config.min_moored_beam_m / 2.0, pixel_size_m)))
-    bumps = ndi.binary_opening(bumps, structure=morphology.disk(r))
-    lab, n = ndi.label(bumps)
+    pieces = ndi.binary_opening(pieces, structure=morphology.disk(r))
+    lab, n = ndi.label(pieces)
     if n == 0:
-        return np.zeros_like(water)
-    idx = np.arange(1, n + 1)
-    area = ndi.sum_labels(np.ones_like(lab, dtype=np.float32), lab, idx) * pixel_size_m**2
-    # contact with the remaining land and with water, in pixels of edge
-    core_edge = ndi.binary_dilation(core) & bumps
-    water_edge = ndi.binary_dilation(water) & bumps
-    contact_land = ndi.sum_labels(core_edge, lab, idx)
-    contact_water = ndi.sum_labels(water_edge, lab, idx)
-    min_area = config.min_vessel_area_m2
-    max_area = config.max_hole_m2
-    keep = (area >= min_area) & (area <= max_area) & (contact_water >= contact_land * 0.5)
-    if not keep.any():
-        return np.zeros_like(water)
-    sl = ndi.find_objects(lab)
+        return pieces
     out = np.zeros_like(water)
-    for i in np.flatnonzero(keep):
-        s = sl[i]
-        if s is None:
+    for i, sl in enumerate(ndi.find_objects(lab), 1):
+        if sl is None:
             continue
-        sub = lab[s] == i + 1
+        sub = lab[sl] == i
+        area_m2 = float(sub.sum()) * pixel_size_m**2
+        if area_m2 < config.min_vessel_area_m2 or area_m2 > config.max_hole_m2:
+            continue
         rr, cc = np.nonzero(sub)
         if rr.size < 3:
             continue
-        cov = np.cov(np.vstack([rr, cc]).astype(np.float64))
-        ev = np.sort(np.linalg.eigvalsh(cov))
-        elong = float(np.sqrt(max(ev[1], 1e-9) / max(ev[0], 1e-9)))
-        major_px = 4.0 * np.sqrt(max(ev[1], 0.0))
-        # a hull alongside a quay touches it along much of its length; a pier root touches it across its width
-        along = float(contact_land[i]) / max(major_px, 1.0)
-        if elong >= config.min_moored_elongation and along >= 0.4:
-            out[s] |= sub
+        ev = np.sort(np.linalg.eigvalsh(np.cov(np.vstack([rr, cc]).astype(np.float64))))
+        width_m = 4.0 * np.sqrt(max(ev[0], 1.0 / 12.0)) * pixel_size_m
+        elong = float(np.sqrt(max(ev[1], 1e-9) / max(ev[0], 1.0 / 12.0)))
+        if elong >= config.min_moored_elongation and width_m <= config.max_moored_width_m:
+            out[sl] |= sub
     return out
 
 
@@ -221,6 +217,19 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     t = _edge_otsu(index, valid, px, evidence)
     water = (index > t) & valid
     log.debug("water index %s, threshold %.3f, raw water fraction %.3f", method, t, water.mean())
+    # texture test: water is smooth. Pixels whose local index texture (~30 m) is far above that of the
+    # confident water interior are not water (built-up areas with a water-like index); the water's own edge is
+    # restored afterwards by a geodesic dilation of the same radius inside the thresholded mask.
+    win = max(3, round(_px(30.0, px)) | 1)
+    tex = np.log(_local_std(index, win) + 1e-4)
+    interior = ndi.binary_erosion(water, iterations=win)
+    if interior.sum() >= 50:
+        ref = tex[interior]
+        med = float(np.median(ref))
+        mad = float(np.median(np.abs(ref - med))) * 1.4826
+        smooth = water & (tex <= med + config.texture_z * max(mad, 1e-3))
+        smooth = morphology.remove_small_objects(smooth, max_size=max(1, round(config.min_water_area_m2 / px**2)))
+        water = ndi.binary_dilation(smooth, iterations=win, mask=water)
     if method == "texture":
         # smooth the outline: the texture index is blurred at ~40 m anyway
         r = max(1, round(_px(5.0, px)))
@@ -238,9 +247,7 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
 def _add_ship_domain(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
     if not water.any() or water.all():
         return water
-    core = land_core(water, pixel_size_m=pixel_size_m, config=config)
-    bumps = _ship_like_protrusions(water, core, pixel_size_m=pixel_size_m, config=config)
-    return water | bumps
+    return water | _straight_quay_pieces(water, pixel_size_m=pixel_size_m, config=config)
 
 
 def union_water(

@@ -1,0 +1,94 @@
+"""Water mask, union of dates and AOI tests on small hand-built scenes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from shapely.geometry import box
+
+from _scenes import BRIGHT, LAND, Canvas, rect
+from berthwatch.errors import VectorInputError
+from berthwatch.geo import to_lonlat
+from berthwatch.masks import aoi_mask, read_aoi, union_water, water_mask
+
+
+def _harbour(px: float, *, rgb: bool = False) -> Canvas:
+    c = Canvas((1200.0, 900.0), px, rgb=rgb)
+    c.box(0, 0, 300, 900, LAND)
+    return c
+
+
+def _truth_water(c: Canvas) -> np.ndarray:
+    t = np.ones((c.rows, c.cols), dtype=bool)
+    t[:, : round(300 / c.px)] = False
+    return t
+
+
+@pytest.mark.parametrize("px", [1.0, 5.0])
+def test_ndwi_water_agrees_with_truth(px):
+    c = _harbour(px)
+    w = water_mask(c.scene())
+    assert (w == _truth_water(c)).mean() > 0.97
+
+
+@pytest.mark.xfail(reason="RGB texture path over flat synthetic land (no texture) claims land as water", strict=False)
+def test_rgb_water_agrees_with_truth():
+    c = _harbour(3.0, rgb=True)
+    w = water_mask(c.scene())
+    assert (w == _truth_water(c)).mean() > 0.95
+
+
+def test_occupied_berth_is_water():
+    c = _harbour(3.0)
+    c.paint(rect(313, 450, 160, 24, 0), BRIGHT)
+    w = water_mask(c.scene())
+    r, col = round(c.rows - 450 / 3.0), round(313 / 3.0)
+    assert w[r, col]
+    # the quay behind stays land
+    assert not w[r, round(250 / 3.0)]
+
+
+def test_union_makes_berth_water_from_other_date():
+    empty = _harbour(3.0)
+    full = _harbour(3.0)
+    full.paint(rect(320, 450, 160, 40, 0), LAND)  # berth occupied by something land-like on one date
+    u = union_water(full.scene(), empty.scene())
+    r, col = round(full.rows - 450 / 3.0), round(320 / 3.0)
+    assert u[r, col]
+
+
+def test_aoi_restricts(tmp_path):
+    c = _harbour(5.0)
+    scene = c.scene()
+    x0, y0 = c.to_crs(600, 300)
+    x1, y1 = c.to_crs(900, 600)
+    ll = to_lonlat(box(x0, y0, x1, y1), scene.crs)
+    path = tmp_path / "aoi.geojson"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [{"type": "Feature", "properties": {}, "geometry": ll.__geo_interface__}],
+            }
+        )
+    )
+    geoms = read_aoi(path)
+    m = aoi_mask(geoms, scene)
+    assert m.sum() == pytest.approx((300 / 5.0) ** 2, rel=0.1)
+    w = water_mask(scene, aoi=m)
+    assert w.sum() <= m.sum() and not (w & ~m).any()
+
+
+def test_read_aoi_errors(tmp_path):
+    with pytest.raises(VectorInputError, match=r"nope\.geojson"):
+        read_aoi(tmp_path / "nope.geojson")
+    bad = tmp_path / "bad.geojson"
+    bad.write_text("{not json")
+    with pytest.raises(VectorInputError, match=r"bad\.geojson"):
+        read_aoi(bad)
+    pt = tmp_path / "pt.geojson"
+    pt.write_text(json.dumps({"type": "Point", "coordinates": [35.0, 34.0]}))
+    with pytest.raises(VectorInputError):
+        read_aoi(pt)
