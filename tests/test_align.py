@@ -261,3 +261,16 @@ def test_invalid_pixels_propagate_conservatively(world: np.ndarray, before: Scen
     assert not pair.valid[62:94, 74:118].any()  # every BEFORE pixel touching the hole is invalid
     assert pair.valid[110:200, 10:200].all()
     assert not pair.after.valid[62:94, 74:118].any() and pair.before.valid[62:94, 74:118].all()
+
+
+def test_stable_mask_does_not_pull_the_shift_to_zero() -> None:
+    # weak structure and a patchy stable mask: masking the images themselves would correlate the mask with
+    # itself at zero shift; the mask must only choose where to look
+    rng = np.random.default_rng(7)
+    base = ndi.gaussian_filter(rng.normal(size=(260, 260)), 2).astype(np.float32) * 60
+    ref = base + rng.normal(size=base.shape).astype(np.float32)
+    mov = ndi.shift(base, (3.0, -2.0), order=3) + rng.normal(size=base.shape).astype(np.float32)
+    stable = ndi.gaussian_filter(rng.normal(size=base.shape), 6) > 0
+    (dr, dc), _, quality = estimate_shift(ref, mov, stable=stable, max_shift_px=10, tile_px=64)
+    assert quality > 0
+    assert (dr, dc) == pytest.approx((3.0, -2.0), abs=0.2)

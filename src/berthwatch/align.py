@@ -177,10 +177,15 @@ class _TileShift:
     ncc: float
 
 
-def _structure(image: np.ndarray, stable: np.ndarray) -> np.ndarray:
-    """Gradient magnitude restricted to stable pixels (zero elsewhere and on the mask's edges)."""
-    inner = ndi.binary_erosion(stable, iterations=2)
-    filled = np.where(stable, image, np.median(image[stable]) if stable.any() else 0.0).astype(np.float32)
+def _structure(image: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Gradient magnitude of the valid pixels (zero where a 3x3 neighbourhood touches invalid data).
+
+    Only the valid mask, identical for both dates' windows it is compared on, is applied here: zeroing the
+    water or other unstable pixels would give both images the same artificial edges and pull the estimate
+    to zero. Stable structure is chosen by selecting tiles instead.
+    """
+    inner = ndi.binary_erosion(valid, iterations=2, border_value=1)
+    filled = np.where(valid, image, np.median(image[valid]) if valid.any() else 0.0).astype(np.float32)
     grad = sobel(filled).astype(np.float32)
     grad[~inner] = 0.0
     return grad
@@ -216,24 +221,29 @@ def estimate_shift(
     *,
     stable: np.ndarray,
     max_shift_px: float,
+    valid: np.ndarray | None = None,
     tile_px: int = 96,
+    min_stable_fraction: float = 0.3,
     upsample_factor: int = 50,
     min_tiles: int = 3,
     min_ncc: float = 0.3,
 ) -> tuple[tuple[float, float], float, float]:
     """Sub-pixel displacement of ``moving`` relative to ``reference`` on stable structure.
 
-    Both images are on the same grid. Their gradient magnitudes (zero outside ``stable``) are phase-correlated
-    over the whole image for a coarse estimate, then tile by tile (``tile_px`` square, Hann-windowed,
-    ``upsample_factor``) around it. Tiles whose gradients do not correlate (``min_ncc``: water, moving ships,
-    clouds) are dropped; the result is the median of the remaining tiles.
+    Both images are on the same grid. Their gradient magnitudes are phase-correlated over the whole image for a
+    coarse estimate, then tile by tile (``tile_px`` square, Hann-windowed, ``upsample_factor``) around it and
+    around zero. Only tiles entirely valid and with at least ``min_stable_fraction`` stable pixels are used;
+    tiles whose gradients do not correlate (``min_ncc``: water, moving ships, clouds) are dropped; the result is
+    the median of the remaining tiles.
 
     Parameters
     ----------
     reference, moving
         2-D float images (e.g. gray levels of BEFORE and of AFTER warped onto BEFORE's grid).
     stable
-        Boolean mask of pixels usable at both dates (valid, not water where known).
+        Boolean mask of stable structure (land, quays: textured, not water, where known).
+    valid
+        Boolean mask of pixels with data at both dates (default: all).
     max_shift_px
         The caller's bound. Displacements up to 4 x this are estimated (the caller refuses those beyond the
         bound); larger ones are not searched and give ``quality == 0``.
@@ -248,10 +258,12 @@ def estimate_shift(
     """
     if reference.shape != moving.shape or stable.shape != reference.shape:
         raise ValueError(f"shapes differ: reference {reference.shape}, moving {moving.shape}, stable {stable.shape}")
-    gr = _structure(reference, stable)
-    gm = _structure(moving, stable)
-    if not (gr.any() and gm.any()):
+    ok = np.ones(reference.shape, dtype=bool) if valid is None else valid
+    gr = _structure(reference, ok)
+    gm = _structure(moving, ok)
+    if not (gr.any() and gm.any() and stable.any()):
         return (0.0, 0.0), math.nan, 0.0
+    inner = ndi.binary_erosion(ok, iterations=2, border_value=1)
     rows, cols = reference.shape
     coarse = _pcc(gr, gm, upsample=1)
     # tiles are searched around the coarse estimate and around zero (the coarse peak may be a moving ship)
@@ -271,10 +283,12 @@ def estimate_shift(
         for r0 in _starts(r_lo, r_hi, t):
             for c0 in _starts(c_lo, c_hi, t):
                 r1, c1 = r0 + ir, c0 + ic
+                if not (inner[r0 : r0 + t, c0 : c0 + t].all() and inner[r1 : r1 + t, c1 : c1 + t].all()):
+                    continue
+                if stable[r0 : r0 + t, c0 : c0 + t].mean() < min_stable_fraction:
+                    continue
                 ref_t = gr[r0 : r0 + t, c0 : c0 + t]
                 mov_t = gm[r1 : r1 + t, c1 : c1 + t]
-                if np.count_nonzero(ref_t) < 0.2 * t * t or np.count_nonzero(mov_t) < 0.2 * t * t:
-                    continue
                 n_struct += 1
                 ncc = _ncc(ref_t, mov_t)
                 fine = _pcc(ref_t, mov_t, upsample=upsample_factor)
@@ -497,6 +511,7 @@ def align(
         b_gray,
         a_gray,
         stable=stable,
+        valid=joint,
         max_shift_px=max_shift_px,
         tile_px=int(np.clip(config.tile_m / px, 32, max(32, min(shape) // 3))),
         min_tiles=config.min_tiles,

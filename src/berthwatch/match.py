@@ -451,14 +451,40 @@ def _classify(
         elif _changed(ev, config):
             status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev))  # type: ignore[assignment]
         else:
-            status, conf = "stayed", 0.5 * (det.confidence + (1.0 - ev["changed_fraction"]))
+            # default to stayed; confidence says how much the footprint really looks the same at both dates
+            sameness = max(ev["ncc"], 0.0) * (1.0 - ev["changed_fraction"])
+            status, conf = "stayed", 0.5 * (det.confidence + sameness)
         ev["verified"] = 1.0 if status == "stayed" else 0.0
         twin = _copy_detection(det, verified_from_other_date=1.0) if status == "stayed" else None
         if other == "after":
             objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
         else:
             objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
-    return objects
+    return _absorb_fragments(objects)
+
+
+def _absorb_fragments(objects: list[ChangedObject]) -> list[ChangedObject]:
+    """Drop lone "stayed" detections lying mostly inside a departed/arrived object of the same kind.
+
+    A detector often splits one hull (or its wake) into pieces; a piece left unmatched and defaulted to stayed
+    inside an object that clearly changed is part of that object, not a second one.
+    """
+    changed = [o for o in objects if o.status in ("departed", "arrived")]
+    if not changed:
+        return objects
+    keep: list[ChangedObject] = []
+    for o in objects:
+        if o.status == "stayed" and o.evidence.get("verified") == 1.0:
+            area = o.geometry.area
+            inside = max(
+                (shapely.area(shapely.intersection(o.geometry, c.geometry)) for c in changed if c.kind == o.kind),
+                default=0.0,
+            )
+            if area > 0 and inside / area > 0.5:
+                logger.debug("stayed fragment %s absorbed by a changed object", o.geometry.centroid)
+                continue
+        keep.append(o)
+    return keep
 
 
 # ------------------------------------------------------------------------------------------------
