@@ -28,6 +28,7 @@ from matplotlib.font_manager import FontProperties
 from matplotlib.lines import Line2D
 from matplotlib.patheffects import Normal, Stroke, withStroke
 from mpl_toolkits.axes_grid1.anchored_artists import AnchoredSizeBar
+from shapely import STRtree
 from shapely.geometry import LineString, Point, Polygon
 from shapely.geometry.base import BaseGeometry
 from skimage import draw, exposure, transform
@@ -54,7 +55,7 @@ STATUS_COLOURS: dict[str, str] = {
 }
 KIND_COLOURS: dict[str, str] = {"vessel": "#ff8c00", "equipment": "#ff4fd8"}
 CHANGED = ("departed", "arrived")
-MAX_EQUIPMENT_LABELS = 80
+MAX_EQUIPMENT_LABELS = 30
 """Above this many changed equipment items on one picture their ids are not printed (the outlines still are)."""
 
 Which = Literal["before", "after", "detect"]
@@ -145,13 +146,29 @@ def _object_colour(obj: AnyObject, which: Which) -> str:
     return STATUS_COLOURS[obj.status]
 
 
+MAX_STAYED_VESSEL_LABELS = 60
+"""Above this many stayed vessels on one picture only changed objects get ids (a busy anchorage stays readable)."""
+MAX_DETECT_LABELS = 200
+
+
 def _labelled(objs: Sequence[AnyObject], which: Which) -> list[AnyObject]:
-    """Objects whose id is printed: vessels always, changed equipment unless there are too many."""
-    vessels = [o for o in objs if o.kind == "vessel"]
+    """Objects whose id is printed, most important first (the label placer gives them the best spots).
+
+    Changed vessels always; stayed vessels unless there are more than MAX_STAYED_VESSEL_LABELS; changed equipment
+    unless there are more than MAX_EQUIPMENT_LABELS; stayed equipment never. For a single date: vessels.
+    """
     if which == "detect":
-        return vessels
-    equip = [o for o in objs if o.kind == "equipment" and getattr(o, "status", "") in CHANGED]
-    return vessels + (equip if len(equip) <= MAX_EQUIPMENT_LABELS else [])
+        vessels = [o for o in objs if o.kind == "vessel"]
+        return vessels if len(vessels) <= MAX_DETECT_LABELS else []
+    status = {id(o): getattr(o, "status", "stayed") for o in objs}
+    changed_v = [o for o in objs if o.kind == "vessel" and status[id(o)] != "stayed"]
+    stayed_v = [o for o in objs if o.kind == "vessel" and status[id(o)] == "stayed"]
+    equip = [o for o in objs if o.kind == "equipment" and status[id(o)] in CHANGED]
+    return (
+        changed_v
+        + (stayed_v if len(stayed_v) <= MAX_STAYED_VESSEL_LABELS else [])
+        + (equip if len(equip) <= MAX_EQUIPMENT_LABELS else [])
+    )
 
 
 def _nice_length(target_m: float) -> float:
@@ -326,40 +343,53 @@ def _place_labels(ax: Axes, scene: Scene, objects: Sequence[AnyObject], which: W
     placed: list[tuple[float, float, float, float]] = []
     # legend, scale bar, north arrow and panel titles are obstacles too
     canvas = ax.figure.canvas if ax.figure is not None else None
-    if isinstance(canvas, FigureCanvasAgg):
-        renderer = canvas.get_renderer()
+    renderer = canvas.get_renderer() if isinstance(canvas, FigureCanvasAgg) else None
+    if renderer is not None:
         inv = ax.transData.inverted()
         legend = ax.get_legend()
         for artist in [*ax.artists, *ax.texts, *([legend] if legend is not None else [])]:
             bb = artist.get_window_extent(renderer)
             (x0, y0), (x1, y1) = inv.transform([[bb.x0, bb.y0], [bb.x1, bb.y1]])
             placed.append((min(x0, x1), min(y0, y1), max(x0, x1), max(y0, y1)))
+    # every drawn outline is an obstacle too: a label must not sit on another object
+    outlines = [crs_to_pixel(_footprint(o, which)[0], scene.transform) for o in objects]
+    tree = STRtree(outlines)
+    index = {id(o): i for i, o in enumerate(objects)}
     for obj in _labelled(objects, which):
-        geom, _ = _footprint(obj, which)
-        gp = crs_to_pixel(geom, scene.transform)
+        own = index[id(obj)]
+        gp = outlines[own]
         if gp.is_empty:
             continue
         big = obj.kind == "vessel"
         fs = 8.5 if big else 5.5
-        w = (len(obj.id) * 0.7 + 0.4) * fs * dpi / 72.0 * per_px
-        h = fs * 1.2 * dpi / 72.0 * per_px
-        choice = None
-        rings = [_label_candidates(gp, 3.0 * per_px + k * 1.5 * h) for k in range(3)]
+        font = FontProperties(size=fs, weight="bold" if big else "normal")
+        if renderer is not None:  # the text's true extent in output pixels (+ the stroke around it)
+            tw, th, _ = renderer.get_text_width_height_descent(obj.id, font, ismath=False)
+            w, h = (tw + 4.0) * per_px, (th + 4.0) * per_px
+        else:
+            w = (len(obj.id) * 0.7 + 0.4) * fs * dpi / 72.0 * per_px
+            h = fs * 1.2 * dpi / 72.0 * per_px
+        best: tuple[float, tuple[float, float, str, str, tuple[float, float, float, float]]] | None = None
+        rings = [_label_candidates(gp, 3.0 * per_px + k * 1.5 * h) for k in range(5)]
         for x, y, ha, va in [c for ring in rings for c in ring]:
             x0 = {"left": x, "right": x - w, "center": x - w / 2}[ha]
             y0 = {"top": y, "bottom": y - h, "center": y - h / 2}[va]
-            box_ = (x0, y0, x0 + w, y0 + h)
-            inside = box_[0] >= 0 and box_[1] >= 0 and box_[2] <= cols and box_[3] <= rows
-            free = all(box_[2] <= p[0] or box_[0] >= p[2] or box_[3] <= p[1] or box_[1] >= p[3] for p in placed)
-            if inside and free:
-                choice = (x, y, ha, va, box_)
-                break
-        if choice is None:
-            if not big:
+            m = 4.0 * per_px  # keep labels apart by a few output pixels, not just non-overlapping
+            box_ = (x0 - m, y0 - m, x0 + w + m, y0 + h + m)
+            if box_[0] < 0 or box_[1] < 0 or box_[2] > cols or box_[3] > rows:
                 continue
-            x, y, ha, va = _label_candidates(gp, 3.0 * per_px)[0]
-            choice = (x, y, ha, va, (x, y, x + w, y + h))
-        x, y, ha, va, box_ = choice
+            hits = sum(
+                1 for p in placed if not (box_[2] <= p[0] or box_[0] >= p[2] or box_[3] <= p[1] or box_[1] >= p[3])
+            )
+            covered = [i for i in tree.query(shapely.box(*box_), predicate="intersects") if i != own]
+            score = 100.0 * hits + len(covered)
+            if best is None or score < best[0]:
+                best = (score, (x, y, ha, va, box_))
+            if score == 0:
+                break
+        if best is None or (best[0] > 0 and not big):
+            continue  # an equipment id without a free place is left out; a vessel id takes the least bad one
+        x, y, ha, va, box_ = best[1]
         placed.append(box_)
         bx = min(max(x, gp.bounds[0]), gp.bounds[2])
         by = min(max(y, gp.bounds[1]), gp.bounds[3])
@@ -369,8 +399,7 @@ def _place_labels(ax: Axes, scene: Scene, objects: Sequence[AnyObject], which: W
             x,
             y,
             obj.id,
-            fontsize=fs,
-            fontweight="bold" if big else "normal",
+            fontproperties=font,
             color="white",
             va=va,
             ha=ha,
@@ -442,7 +471,8 @@ def _display_size(rows: int, cols: int, *, max_side: int, min_side: int) -> tupl
 def _save(fig: Figure, path: Path) -> Path:
     path = Path(path)
     try:
-        fig.savefig(path, dpi=DPI, facecolor=fig.get_facecolor())
+        # zlib level 1: photographs barely compress further, and level 6 takes four times as long
+        fig.savefig(path, dpi=DPI, facecolor=fig.get_facecolor(), pil_kwargs={"compress_level": 1})
     except OSError as exc:
         raise OutputError(f"cannot write picture ({exc.strerror or exc})", path=path) from exc
     logger.debug("wrote %s", path)
@@ -663,5 +693,5 @@ def encode_png(rgb: np.ndarray) -> bytes:
     from matplotlib import image as mimage
 
     buf = io.BytesIO()
-    mimage.imsave(buf, rgb, format="png")
+    mimage.imsave(buf, rgb, format="png", pil_kwargs={"compress_level": 1})
     return buf.getvalue()
