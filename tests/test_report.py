@@ -284,9 +284,9 @@ def test_change_map_is_a_cog_on_the_pair_grid(compare_case):
         mag = src.read(2)
     assert np.array_equal(cls.astype(np.uint8), changes.change_class)
     valid = (changes.change_class != 255) & np.isfinite(changes.magnitude)
-    np.testing.assert_allclose(mag[valid], changes.magnitude[valid], rtol=1e-6)
+    np.testing.assert_allclose(mag[valid], changes.magnitude[valid], rtol=1e-3)  # 10 mantissa bits kept
     assert (mag[~valid] == 255).all()
-    assert 254.99 < mag[100, 100] < 255.0
+    assert mag[100, 100] == pytest.approx(255.0, abs=0.2) and mag[100, 100] != 255.0
 
 
 def test_change_map_shape_mismatch(tmp_path):

@@ -9,8 +9,9 @@ single sample type for all its bands (TIFF ``SampleFormat``/``BitsPerSample`` ar
 driver), so the contract's "band 1 uint8 class, band 2 float32 magnitude" cannot live in one file as such. We
 keep one file and write **both bands as float32**: band 1 ``change_class`` holds the integer codes exactly
 (0 no change, 1 departed object, 2 arrived object, 3 other surface change, 255 no valid data), band 2
-``change_magnitude`` the magnitude. The dataset nodata value is 255, so pixels without valid data are
-transparent in QGIS on both bands; a genuine magnitude of exactly 255.0 is stored as the next float below it.
+``change_magnitude`` the magnitude, kept to a relative precision of about 5e-4 (GDAL ``DISCARD_LSB``, which
+halves the file). The dataset nodata value is 255, so pixels without valid data are
+transparent in QGIS on both bands; a genuine magnitude within 0.125 of 255 is stored as 254.875.
 The class legend is in the dataset tags (``CHANGE_CLASS_<code>``) and in band 1's tags.
 
 Text from file names or metadata is escaped everywhere it reaches HTML (``html.escape``) or Markdown.
@@ -301,7 +302,8 @@ def write_change_map(
     no_data = change_class == 255
     cls = change_class.astype(np.float32)
     mag = magnitude.astype(np.float32, copy=True)
-    mag[mag == NODATA] = np.nextafter(np.float32(NODATA), np.float32(0))
+    # a genuine magnitude that would round to the nodata value (10 mantissa bits: a step of 0.125 near 255)
+    mag[np.abs(mag - NODATA) < 0.125] = NODATA - 0.125
     mag[no_data | ~np.isfinite(mag)] = NODATA
     tmp = path.with_name(f".{path.stem}.tmp.tif")
     profile = {
@@ -317,6 +319,8 @@ def write_change_map(
         "blockxsize": blocksize,
         "blockysize": blocksize,
         "compress": "deflate",
+        # magnitude keeps 10 mantissa bits (relative precision ~5e-4): the file halves; class codes stay exact
+        "discard_lsb": "0,13",
     }
     legend = {f"CHANGE_CLASS_{k}": v for k, v in CLASS_LEGEND.items()}
     try:
