@@ -1,0 +1,127 @@
+"""Batch scale-out benchmark: wall time of ``berthwatch.batch.run`` with 1 and 2 local worker processes.
+
+Run from the project root::
+
+    python bench/batch.py                              # 8 pairs of 300x300 px synthetic scenes, 1 and 2 workers
+    python bench/batch.py --pairs 12 --size 400 --workers 1 2
+    python bench/batch.py --workdir /tmp/bw-batch      # keep the generated tiles and outputs
+
+Inputs: ``--places`` synthetic ports (berthwatch.synth, different places on Earth and so different UTM zones),
+each rendered on enough dates to give ``--pairs`` consecutive pairs in all; vessels come and go between dates.
+Each worker count runs the same plan into a fresh output folder; the time includes starting the local dask
+cluster (worker processes import berthwatch), which is part of what a user waits for. Also printed: the sum of
+the per-pair compare times measured inside the workers (the serial work), and the speed-up relative to the first
+worker count. The pair counts of every run are checked to be identical. Nothing is asserted on timings; the
+machine may be busy with other work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from _common import print_table
+
+PLACES = [(35.87, 34.89), (23.62, 37.94), (-7.62, 33.60), (129.04, 35.10)]
+
+
+def render_place(
+    folder: Path, *, seed: int, centre: tuple[float, float], n_dates: int, size: int, pixel: float
+) -> None:
+    """One port on ``n_dates`` dates, three vessels, each present on a seeded subset of dates."""
+    import numpy as np
+
+    from berthwatch.synth import DateSpec, PortSpec, VesselSpec, make_port, render
+
+    w = size * pixel
+    spec = PortSpec(
+        seed=seed,
+        width_m=w,
+        height_m=w,
+        pixel_size_m=pixel,
+        centre_lonlat=centre,
+        layout="quay",
+        land_side=90.0,
+        vessels=[],
+        equipment=[],
+    )
+    vessels = [
+        VesselSpec(x=-0.25 * w, y=0.25 * w, length_m=0.25 * w, heading_deg=30.0, id="V1"),
+        VesselSpec(x=-0.3 * w, y=-0.2 * w, length_m=0.2 * w, heading_deg=100.0, id="V2"),
+        VesselSpec(x=-0.1 * w, y=-0.02 * w, length_m=0.22 * w, heading_deg=170.0, id="V3"),
+    ]
+    rng = np.random.default_rng(seed)
+    presence = rng.random((len(vessels), n_dates)) < 0.6
+    d0 = dt.date(2025, 1, 5)
+    for k in range(n_dates):
+        on = [replace(v, present=(bool(p[k]), bool(p[k]))) for v, p in zip(vessels, presence, strict=True)]
+        port = make_port(replace(spec, vessels=on))
+        d = d0 + dt.timedelta(days=7 * k + int(rng.integers(0, 3)))
+        date = DateSpec(d, dt.time(8, 10 + k), layout="visual", shift_px=(float(rng.uniform(-1, 1)), 0.5))
+        render(port, date, which=0).write(folder / f"{d:%Y%m%d}_08{10 + k:02d}00_ssc1_u{k + 1:04d}_visual.tif")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=8, help="pairs in all (default 8)")
+    ap.add_argument("--places", type=int, default=2, help="ports (default 2)")
+    ap.add_argument("--size", type=int, default=300, help="scene side in pixels (default 300)")
+    ap.add_argument("--pixel", type=float, default=2.0, help="pixel size in metres (default 2)")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="worker counts to time (default 1 2)")
+    ap.add_argument("--workdir", type=Path, default=None, help="keep tiles and outputs here")
+    args = ap.parse_args()
+
+    from berthwatch import batch
+
+    work = args.workdir or Path(tempfile.mkdtemp(prefix="bw-batch-bench-"))
+    tiles = work / "tiles"
+    places = max(1, min(args.places, len(PLACES)))
+    per_place = [args.pairs // places + (i < args.pairs % places) for i in range(places)]
+    t0 = time.perf_counter()
+    if not tiles.exists():
+        for i, n in enumerate(per_place):
+            render_place(tiles / f"port{i + 1}", seed=100 + i, centre=PLACES[i], n_dates=n + 1, size=args.size,
+                         pixel=args.pixel)  # fmt: skip
+    gen_s = time.perf_counter() - t0
+    plan = batch.plan(tiles)
+    print(f"{len(plan.pairs)} pairs over {len(plan.places)} places, {args.size}x{args.size} px at {args.pixel} m "
+          f"(tiles generated in {gen_s:.1f} s, in {tiles})")  # fmt: skip
+
+    print(f"load average before: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores (other work slows every run)")
+    rows = []
+    walls: list[float] = []
+    reference_counts = None
+    for n in args.workers:
+        out = work / f"out_{n}w"
+        shutil.rmtree(out, ignore_errors=True)
+        t0 = time.perf_counter()
+        result = batch.run(plan, out, workers=n)
+        wall = time.perf_counter() - t0
+        serial = sum(o.seconds for o in result.outcomes)
+        counts = {o.pair.name: o.counts for o in result.outcomes}
+        same = "-" if reference_counts is None else ("yes" if counts == reference_counts else "NO")
+        reference_counts = reference_counts or counts
+        walls.append(wall)
+        print(f"  {n} worker(s): {wall:.1f} s, load average now {os.getloadavg()[0]:.1f}")
+        ok = result.count("ok")
+        rows.append([n, f"{wall:.1f}", f"{serial:.1f}", f"{walls[0] / wall:.2f}", f"{ok}/{len(result.outcomes)}", same])
+    print_table(
+        ["workers", "wall s", "sum of pair s", "speed-up", "pairs ok", "same counts"],
+        rows,
+        title="Batch wall time (includes starting the local cluster)",
+    )
+    if len(walls) > 1:
+        print(f"\nspeed-up {args.workers[-1]} vs {args.workers[0]} worker(s): {walls[0] / walls[-1]:.2f}x "
+              f"(ideal {args.workers[-1] / args.workers[0]:.0f}x)")  # fmt: skip
+    if args.workdir is None:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
