@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -100,7 +101,7 @@ class Scene:
         bottom = top + self.transform.e * self.height
         return (min(left, right), min(bottom, top), max(left, right), max(bottom, top))
 
-    @property
+    @cached_property
     def ground_scale(self) -> float:
         """Metres on the ground per CRS unit, measured geodesically at the scene centre.
 

@@ -9,6 +9,8 @@ from berthwatch.cli._common import main
 
 # Subcommand modules register themselves on ``main`` when imported (one line each).
 from berthwatch.cli import info as _info  # noqa: F401  isort: skip
+from berthwatch.cli import detect as _detect  # noqa: F401  isort: skip
+from berthwatch.cli import compare as _compare  # noqa: F401  isort: skip
 from berthwatch.cli import evaluate as _evaluate  # noqa: F401  isort: skip
 from berthwatch.cli import batch as _batch  # noqa: F401  isort: skip
 
