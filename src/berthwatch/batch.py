@@ -18,12 +18,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import fnmatch
+import glob
 import html
 import itertools
 import json
 import logging
 import os
 import re
+import shutil
 import tempfile
 import time
 import uuid
@@ -856,6 +858,7 @@ def run(
             )
         else:
             todo.append(pair)
+            _remove_stale_partials(out, pair.name)
 
     save("running")
     if todo:
@@ -909,6 +912,15 @@ def run(
     save("complete")
     files.append(out / BATCH_JSON)
     return result
+
+
+def _remove_stale_partials(out: Path, name: str) -> None:
+    """Remove what a killed earlier run left of this pair: hidden ``.{name}.partial-*`` folders that
+    :func:`berthwatch.fsutil.atomic_output_dir` never got to move into place (the pair is about to be redone)."""
+    for stale in out.glob(f".{glob.escape(name)}.partial-*"):
+        if stale.is_dir():
+            log.info("removing unfinished output of an earlier run: %s", stale)
+            shutil.rmtree(stale, ignore_errors=True)
 
 
 def _outcome(pair: Pair, out: Path, res: dict[str, Any]) -> PairOutcome:
