@@ -11,7 +11,8 @@ from shapely.geometry import Point
 
 from _scenes import BRIGHT, DARK, LAND, Canvas, rect
 from berthwatch.config import EquipmentConfig, Settings, VesselConfig
-from berthwatch.detect import detect, detect_equipment, equipment_supported
+from berthwatch.detect import detect
+from berthwatch.equipment import detect_equipment, equipment_supported
 from berthwatch.geo import heading_difference
 
 
