@@ -363,3 +363,22 @@ def test_polygon_type_is_kept_for_degenerate_footprint():
     det.geometry = affinity.translate(det.geometry, 600_000, 3_864_000)
     fc = objects_feature_collection([det], UTM36)
     assert fc["features"][0]["geometry"]["type"] == "Polygon"
+
+
+def test_compare_outputs_without_objects(tmp_path):
+    rows, cols = 60, 90
+    before = _scene(rows, cols, [], date=dt.date(2025, 1, 18))
+    after = _scene(rows, cols, [], date=dt.date(2025, 1, 27))
+    al = Alignment(shift_px=(0.0, 0.0), residual_px=0.0, quality=1.0, method="test", applied=False, flagged=True)
+    pair = AlignedPair(before, after, al, before, after)
+    cls = np.where(before.valid, 0, 255).astype(np.uint8)
+    changes = ChangeSet(objects=[], change_class=cls, magnitude=np.zeros((rows, cols), np.float32))
+    files = write_compare_outputs(tmp_path, pair=pair, changes=changes, settings=Settings(), timings={})
+    names = {p.relative_to(tmp_path).as_posix() for p in files}
+    assert {"objects.geojson", "objects.csv", "summary.json", "change_map.tif", "report.html", "report.md"} <= names
+    assert json.loads((tmp_path / "objects.geojson").read_text(encoding="utf-8"))["features"] == []
+    s = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert s["finding"] == "No vessel or equipment changes detected."
+    assert s["totals"] == {"objects": 0, "changed": 0}
+    text = (tmp_path / "report.html").read_text(encoding="utf-8")
+    assert "No changed objects." in text and "Alignment flagged" in text

@@ -515,6 +515,7 @@ def render_annotated(
     title: str,
     date_label: str,
     which: Which = "before",
+    rgb: np.ndarray | None = None,
 ) -> Path:
     """Write an annotated PNG of one scene: outlines, ids, legend, scale bar, north arrow, date.
 
@@ -532,6 +533,8 @@ def render_annotated(
         Header lines (the date label is followed by a count summary).
     which
         ``"before"``, ``"after"`` or ``"detect"``.
+    rgb
+        Precomputed :func:`display_rgb` of ``scene`` (saves recomputing it for several pictures).
 
     Returns
     -------
@@ -546,14 +549,20 @@ def render_annotated(
     fig_h = h + HEADER_PX + foot
     fig = _figure(fig_w, fig_h)
     ax = fig.add_axes((((fig_w - w) / 2) / fig_w, foot / fig_h, w / fig_w, h / fig_h))
-    _draw_panel(ax, scene, objects, which, max_side=MAX_SIDE_PX)
+    _draw_panel(ax, scene, objects, which, max_side=MAX_SIDE_PX, rgb=rgb)
     _add_legend(fig, handles, fig_w, foot)
     _place_labels(ax, scene, objects, which)
     _header(fig, title, f"{date_label}  —  {_count_line(objects, which)}", fig_h)
     return _save(fig, path)
 
 
-def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: Path) -> Path:
+def render_overview(
+    pair: AlignedPair,
+    objects: Sequence[ChangedObject],
+    path: Path,
+    *,
+    rgbs: tuple[np.ndarray, np.ndarray] | None = None,
+) -> Path:
     """Write BEFORE and AFTER side by side with the same annotations as :func:`render_annotated`.
 
     Parameters
@@ -564,6 +573,8 @@ def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: P
         Changed objects in the grid CRS.
     path
         Output PNG file.
+    rgbs
+        Precomputed :func:`display_rgb` of BEFORE and AFTER.
 
     Returns
     -------
@@ -583,7 +594,8 @@ def render_overview(pair: AlignedPair, objects: Sequence[ChangedObject], path: P
     for i, (scene, which) in enumerate(((pair.before, "before"), (pair.after, "after"))):
         left = (gap + i * (w + gap)) / fig_w
         ax = fig.add_axes((left, foot / fig_h, w / fig_w, h / fig_h))
-        _draw_panel(ax, scene, objects, which, max_side=OVERVIEW_PANEL_PX)  # type: ignore[arg-type]
+        rgb = rgbs[i] if rgbs is not None else None
+        _draw_panel(ax, scene, objects, which, max_side=OVERVIEW_PANEL_PX, rgb=rgb)  # type: ignore[arg-type]
         ax.text(
             0.015,
             0.985,

@@ -906,6 +906,7 @@ def write_compare_outputs(
             title=f"BEFORE · {bsrc.name}",
             date_label=f"{bdate.isoformat()}",
             which="before",
+            rgb=rgb_b,
         )
     )
     written.append(
@@ -916,10 +917,11 @@ def write_compare_outputs(
             title=f"AFTER · {asrc.name}",
             date_label=f"{adate.isoformat()}",
             which="after",
+            rgb=rgb_a,
         )
     )
     _tick(progress, "report: overview", 0.45)
-    overview = render_overview(pair, changes.objects, out / "overview.png")
+    overview = render_overview(pair, changes.objects, out / "overview.png", rgbs=(rgb_b, rgb_a))
     written.append(overview)
 
     _tick(progress, "report: chips", 0.6)
