@@ -783,7 +783,7 @@ def render_markdown(
     al = summary["alignment"]
     L: list[str] = []
     L.append(f"# Port changes {_md(b['date'])} → {_md(a['date'])}\n")
-    L.append(f"Area centred at {_md(_place(summary))}. Before: `{_md(b['file'])}`; after: `{_md(a['file'])}`.\n")
+    L.append(f"Area centred at {_md(_place(summary))}. Before: {_md(b['file'])}; after: {_md(a['file'])}.\n")
     L.append(f"**{_md(summary['finding'])}**\n")
     if al.get("flagged"):
         L.append(f"> **Alignment flagged:** {_md(al.get('message') or 'check the co-registration')}\n")
