@@ -1078,12 +1078,13 @@ def plot_timeseries(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     places = list(dict.fromkeys(str(r["place"]) for r in rows))
     n = max(1, len(places))
     fig = Figure(figsize=(11, 2.8 * n + 0.6), layout="constrained")
     FigureCanvasAgg(fig)
-    axes = fig.subplots(n, 2, squeeze=False)
+    axes = fig.subplots(n, 2, squeeze=False, sharex="row")
     if not places:
         for ax in axes[0]:
             ax.set_axis_off()
@@ -1117,12 +1118,13 @@ def plot_timeseries(rows: Sequence[Mapping[str, Any]], path: str | Path) -> Path
             ax.xaxis.set_major_locator(loc)
             ax.xaxis.set_major_formatter(ConciseDateFormatter(loc))
             ax.grid(True, alpha=0.3)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         ax_p.set_title(f"{place}: objects present")
         ax_p.set_ylabel("count")
         ax_p.set_ylim(bottom=0)
         ax_p.legend(loc="best", fontsize="small")
         ax_c.axhline(0, color="black", linewidth=0.8)
-        ax_c.set_title(f"{place}: arrived (up) / departed (down) since previous compared date")
+        ax_c.set_title(f"{place}: arrived (up), departed (down)")
         ax_c.legend(loc="best", fontsize="small")
     with _atomic_file(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -104,10 +105,18 @@ def batch(
     dates = lib.read_dates_csv(dates_csv) if dates_csv else None
     out_path = Path(out)
     silent = quiet()
-    with tqdm(desc="reading tiles", unit="tile", disable=silent, file=sys.stderr, leave=False) as bar:
+    # dask's own INFO chatter (scheduler and nanny start/stop) only with -vv; importing distributed sets its
+    # loggers from dask's config, so import it first
+    import distributed  # noqa: F401
+
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("distributed").setLevel(logging.WARNING)
+    with tqdm(
+        total=100, desc="reading tiles", bar_format="{desc}: {percentage:3.0f}%|{bar}|", disable=silent,
+        file=sys.stderr, leave=False,
+    ) as bar:  # fmt: skip
 
         def tiles_progress(message: str, fraction: float) -> None:
-            bar.total = 100
             bar.n = round(100 * fraction)
             bar.refresh()
 
