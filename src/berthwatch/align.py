@@ -300,6 +300,8 @@ def estimate_shift(
         if len(tiles) > len(best):
             best = tiles
             struct_best = n_struct
+        if len(best) >= max(min_tiles, struct_best // 2):
+            break  # most structured tiles agree around this candidate: no need to search around zero
     if not best:
         return (0.0, 0.0), math.nan, 0.0
     shifts = np.array([ts.shift for ts in best])

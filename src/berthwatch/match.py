@@ -191,7 +191,8 @@ def footprint_evidence(
     (share of inside pixels whose magnitude exceeds ``change_sigma``), ``invalid_before``/``invalid_after``
     (share of inside pixels without data at that date), ``contrast_before``/``contrast_after`` (how much the
     footprint stands out from a surrounding ring at each date), ``cloud_before``/``cloud_after`` (1 when the
-    footprint is bright and featureless at that date), ``pixels``.
+    footprint is bright and featureless at that date), ``pixels``, ``ring_z`` (90th percentile of the change
+    magnitude in the ring: how much the surroundings changed, e.g. a rougher sea).
     """
     px = grid.pixel_size_m
     if ring_m is None:
@@ -234,6 +235,7 @@ def footprint_evidence(
         "contrast_before": _contrast(gb, inside & vb, ring & vb, grid.noise_before),
         "contrast_after": _contrast(ga, inside & va, ring & va, grid.noise_after),
         "pixels": float(n_in),
+        "ring_z": float(np.quantile(grid.magnitude[sl][ring & both], 0.9)) if (ring & both).sum() >= 3 else 0.0,
     }
     for tag, g, v, noise, bright in (
         ("before", gb, vb, grid.noise_before, grid.bright_before),
@@ -323,9 +325,26 @@ def match_detections(
 # ------------------------------------------------------------------------------------------------
 # decisions
 # ------------------------------------------------------------------------------------------------
-def _changed(ev: dict[str, float], config: MatchConfig) -> bool:
-    """Clear two-date change inside a footprint (hysteresis: anything weaker counts as no change)."""
-    return ev["changed_fraction"] >= config.min_changed_fraction and ev["ncc"] < config.same_ncc
+def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None) -> bool:
+    """Clear two-date change inside a footprint (hysteresis: anything weaker counts as no change).
+
+    Either most of the footprint changed, or — for an object seen at date ``here`` — it stands out from its
+    surroundings at that date, looks like its surroundings (water) at the other, and at least half the usual
+    share of its pixels changed (small hulls are mostly edge pixels, which the ±1 px minimum discounts).
+    """
+    if ev["ncc"] >= config.same_ncc:
+        return False
+    if ev["changed_fraction"] >= config.min_changed_fraction:
+        return True
+    if here is None:
+        return False
+    other = "after" if here == "before" else "before"
+    c_here, c_other = ev[f"contrast_{here}"], ev[f"contrast_{other}"]
+    return (
+        c_here >= config.min_recover_contrast
+        and c_other <= 0.25 * c_here
+        and ev["changed_fraction"] >= 0.5 * config.min_changed_fraction
+    )
 
 
 def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
@@ -446,9 +465,15 @@ def _classify(
         if ev[f"invalid_{here}"] > config.max_invalid_fraction:
             continue  # detected on no data: nothing to say
         status: Status
+        thin = ev["pixels"] < config.min_change_pixels and ev["ncc"] < config.same_ncc
         if _occluded(ev, other, config):
             status, conf = "unknown", 0.5 * det.confidence
-        elif _changed(ev, config):
+        elif thin:
+            # a few pixels seen at one date only (whitecap, glint, speck): neither a change nor a stay can be
+            # vouched for, so the object is not reported
+            logger.debug("lone %s of %d px at %s dropped: too small to verify", det.kind, ev["pixels"], det.centroid)
+            continue
+        elif _changed(ev, config, here):
             status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev))  # type: ignore[assignment]
         else:
             # default to stayed; confidence says how much the footprint really looks the same at both dates
