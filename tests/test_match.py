@@ -284,3 +284,32 @@ def test_change_layers_other_change_and_no_data() -> None:
     assert (cls[31:39, 201:209] == 3).all()
     assert (cls[~pair.valid] == 255).all() and (~pair.valid).sum() > 300
     assert (cls == 3).sum() < 150  # only the shed
+
+
+def test_unmasked_cloud_over_a_vessel_makes_it_unknown() -> None:
+    # synthetic port (berthwatch.synth): a cloud at the second date over one of two moored vessels; the cloud
+    # is not in the valid mask, so the evidence itself (the whole neighbourhood changed) must say "unknown"
+    from berthwatch import synth
+
+    spec = synth.PortSpec(
+        seed=3, width_m=900, height_m=600, pixel_size_m=3.0, layout="quay", land_side=0.0, equipment=[],
+        vessels=[synth.VesselSpec(x=-200, y=-150, length_m=120, heading_deg=80, hull="dark"),
+                 synth.VesselSpec(x=150, y=-150, length_m=100, heading_deg=100, hull="bright")],
+    )  # fmt: skip
+    before = synth.DateSpec(dt.date(2025, 1, 18))
+    after = synth.DateSpec(dt.date(2025, 1, 27), cloud=(150, -150, 90), gain=1.1, haze=0.1, shift_px=(1.0, -0.5))
+    sp = synth.make_pair(spec, before, after)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = sorted((t for t in sp.truth if t.kind == "vessel"), key=lambda t: t.occluded)
+    assert [t.occluded for t in truth] == [False, True]
+
+    def as_detection(poly: Polygon) -> Detection:
+        length, width, heading, _ = oriented_measures(poly, crs=pair.before.crs)
+        return Detection(geometry=poly, kind="vessel", confidence=0.9, length_m=length, width_m=width,
+                         heading_deg=heading, area_m2=poly.area)  # fmt: skip
+
+    clear, clouded = (as_detection(t.polygon) for t in truth)
+    # the AFTER detector sees only the clear vessel: the clouded one must not be called departed
+    changes = diff([clear, clouded], [clear], pair)
+    by_place = {round(o.geometry.centroid.x): o.status for o in changes.objects}
+    assert by_place == {round(clear.centroid[0]): "stayed", round(clouded.centroid[0]): "unknown"}

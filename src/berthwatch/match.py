@@ -192,7 +192,9 @@ def footprint_evidence(
     (share of inside pixels without data at that date), ``contrast_before``/``contrast_after`` (how much the
     footprint stands out from a surrounding ring at each date), ``cloud_before``/``cloud_after`` (1 when the
     footprint is bright and featureless at that date), ``pixels``, ``ring_z`` (90th percentile of the change
-    magnitude in the ring: how much the surroundings changed, e.g. a rougher sea).
+    magnitude in the ring: how much the surroundings changed, e.g. a rougher sea) and ``ring_z50`` (its
+    median: above ``change_sigma`` the whole neighbourhood changed — a cloud, its shadow, haze — and the
+    object's own change cannot be told apart).
     """
     px = grid.pixel_size_m
     if ring_m is None:
@@ -236,6 +238,7 @@ def footprint_evidence(
         "contrast_after": _contrast(ga, inside & va, ring & va, grid.noise_after),
         "pixels": float(n_in),
         "ring_z": float(np.quantile(grid.magnitude[sl][ring & both], 0.9)) if (ring & both).sum() >= 3 else 0.0,
+        "ring_z50": float(np.median(grid.magnitude[sl][ring & both])) if (ring & both).sum() >= 3 else 0.0,
     }
     for tag, g, v, noise, bright in (
         ("before", gb, vb, grid.noise_before, grid.bright_before),
@@ -348,7 +351,12 @@ def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None)
 
 
 def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
-    return ev[f"invalid_{other}"] > config.max_invalid_fraction or ev[f"cloud_{other}"] > 0
+    """No data, a bright featureless footprint, or a whole neighbourhood changed (unmasked cloud/shadow)."""
+    return (
+        ev[f"invalid_{other}"] > config.max_invalid_fraction
+        or ev[f"cloud_{other}"] > 0
+        or ev["ring_z50"] >= config.change_sigma
+    )
 
 
 def _copy_detection(d: Detection, **features: float) -> Detection:
@@ -565,6 +573,8 @@ def _recover_vessels(
         if fill < 0.5:
             continue
         ev = footprint_evidence(rect, grid, change_sigma=cfg.change_sigma, ring_m=float(np.clip(width, 3.0, 20.0)))
+        if ev["ring_z50"] >= cfg.change_sigma:
+            continue  # the whole neighbourhood changed (cloud edge, shadow): not a vessel
         cb, ca = ev["contrast_before"], ev["contrast_after"]
         hi, lo = max(cb, ca), min(cb, ca)
         if hi < cfg.min_recover_contrast or hi < 2.0 * lo:
