@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -102,11 +101,11 @@ TARTUS_SPEC = PortSpec(
 )  # fmt: skip
 TARTUS_BEFORE = DateSpec(
     dt.date(2025, 1, 18), dt.time(8, 15, 23), gain=1.0, gamma=1.0, haze=0.03, sun_azimuth_deg=152.0,
-    sun_elevation_deg=31.0, layout="visual", shift_px=(0.0, 0.0), sea_state=0.45,
+    sun_elevation_deg=31.0, layout="visual", shift_px=(0.0, 0.0), sea_state=0.45, noise=0.7,
 )  # fmt: skip
 TARTUS_AFTER = DateSpec(
     dt.date(2025, 1, 27), dt.time(8, 20, 11), gain=1.08, offset=0.004, gamma=0.93, haze=0.12,
-    sun_azimuth_deg=158.0, sun_elevation_deg=34.0, layout="visual", shift_px=(1.1, -1.0), sea_state=0.6,
+    sun_azimuth_deg=158.0, sun_elevation_deg=34.0, layout="visual", shift_px=(1.1, -1.0), sea_state=0.6, noise=0.7,
 )  # fmt: skip
 
 
@@ -196,7 +195,3 @@ def write_tartus_sample(out_dir: str | Path) -> list[Path]:
     """Render :func:`tartus_pair` and write the two GeoTIFFs, pair truth and per-date truth into ``out_dir``."""
     pair = tartus_pair()
     return pair.write(out_dir, names=TARTUS_NAMES)
-
-
-def _unused() -> float:  # pragma: no cover
-    return math.pi

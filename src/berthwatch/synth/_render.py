@@ -4,6 +4,7 @@ grid (CRS, pixel size, misregistration), optical blur, atmosphere, sensor noise 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -20,7 +21,7 @@ from rasterio.features import rasterize
 from rasterio.warp import reproject
 from scipy import ndimage as ndi
 from shapely import affinity
-from shapely.geometry import Polygon, box
+from shapely.geometry import LineString, Polygon, box
 from shapely.geometry.base import BaseGeometry
 
 from berthwatch.geo import oriented_measures, reproject_geometry
@@ -44,11 +45,11 @@ Progress = Callable[[str, float], None] | None
 # Surface reflectances (blue, green, red, nir), 0-1. Water is dark in the NIR, vegetation bright; foam is
 # bright in the visible but lower in the NIR.
 PAL: dict[str, tuple[float, float, float, float]] = {
-    "water_deep": (0.048, 0.044, 0.024, 0.007),
-    "water_turbid": (0.056, 0.068, 0.046, 0.013),
+    "water_deep": (0.056, 0.044, 0.021, 0.006),
+    "water_turbid": (0.058, 0.060, 0.038, 0.011),
     "foam": (0.52, 0.52, 0.50, 0.30),
     "soil": (0.11, 0.14, 0.18, 0.25),
-    "urban": (0.15, 0.165, 0.18, 0.22),
+    "urban": (0.16, 0.168, 0.175, 0.2),
     "sand": (0.21, 0.24, 0.28, 0.33),
     "concrete": (0.21, 0.225, 0.24, 0.27),
     "asphalt": (0.075, 0.082, 0.09, 0.11),
@@ -130,39 +131,42 @@ class _Canvas:
         """Metres -> world pixels."""
         return metres / self.res_m
 
-    def strips(self, geoms: Sequence[BaseGeometry]) -> Iterable[tuple[int, int, np.ndarray, np.ndarray]]:
-        """Yield (r0, r1, coverage, label) per strip that any geometry touches. Labels are 1-based indices."""
+    def strips(self, geoms: Sequence[BaseGeometry]) -> Iterable[tuple[int, int, int, np.ndarray, np.ndarray]]:
+        """Yield (r0, r1, c0, coverage, label) per strip window that any geometry touches; the window spans
+        rows r0:r1 and columns c0:c0 + coverage.shape[1]. Labels are 1-based indices into ``geoms``."""
         if not geoms:
             return
         arr = np.array([self.px(g) for g in geoms], dtype=object)
         bounds = shapely.bounds(arr)
-        ok = ~np.isnan(bounds[:, 0])
+        ok = ~np.isnan(bounds[:, 0]) & (bounds[:, 2] > 0) & (bounds[:, 0] < self.W)
         aa = self.aa
         for r0 in range(0, self.H, self.STRIP):
             r1 = min(self.H, r0 + self.STRIP)
-            sel = np.nonzero(
-                ok & (bounds[:, 1] < r1) & (bounds[:, 3] > r0) & (bounds[:, 2] > 0) & (bounds[:, 0] < self.W)
-            )[0]
+            sel = np.nonzero(ok & (bounds[:, 1] < r1) & (bounds[:, 3] > r0))[0]
             if sel.size == 0:
                 continue
+            c0 = max(0, int(np.floor(bounds[sel, 0].min())) - 1)
+            c1 = min(self.W, int(np.ceil(bounds[sel, 2].max())) + 1)
             shapes = ((arr[i], int(i) + 1) for i in sel)
             lab = rasterize(
-                shapes, out_shape=((r1 - r0) * aa, self.W * aa), transform=Affine(1 / aa, 0, 0, 0, 1 / aa, r0),
-                fill=0, dtype="int32", all_touched=False,
+                shapes, out_shape=((r1 - r0) * aa, (c1 - c0) * aa),
+                transform=Affine(1 / aa, 0, c0, 0, 1 / aa, r0), fill=0, dtype="int32", all_touched=False,
             )  # fmt: skip
-            if aa > 1:
-                lab4 = lab.reshape(r1 - r0, aa, self.W, aa)
-                cov = (lab4 > 0).mean(axis=(1, 3), dtype=np.float32)
-                idx = lab4.max(axis=(1, 3))
+            if aa == 2:
+                m = (lab > 0).view(np.uint8)
+                cov = (m[0::2, 0::2] + m[1::2, 0::2] + m[0::2, 1::2] + m[1::2, 1::2]).astype(np.float32) * 0.25
+                idx = np.maximum(
+                    np.maximum(lab[0::2, 0::2], lab[1::2, 0::2]), np.maximum(lab[0::2, 1::2], lab[1::2, 1::2])
+                )
             else:
                 cov = (lab > 0).astype(np.float32)
                 idx = lab
-            yield r0, r1, cov, idx
+            yield r0, r1, c0, cov, idx
 
     def coverage(self, geoms: Sequence[BaseGeometry]) -> np.ndarray:
         out = np.zeros((self.H, self.W), dtype=np.float32)
-        for r0, r1, cov, _ in self.strips([g for g in geoms if not g.is_empty]):
-            out[r0:r1] = cov
+        for r0, r1, c0, cov, _ in self.strips([g for g in geoms if not g.is_empty]):
+            out[r0:r1, c0 : c0 + cov.shape[1]] = cov
         return out
 
     def paint(
@@ -174,6 +178,7 @@ class _Canvas:
         alpha: np.ndarray | Sequence[float] | None = None,
         tex: np.ndarray | None = None,
         tex_amp: float = 0.0,
+        alpha_tex: np.ndarray | None = None,
     ) -> None:
         """Paint opaque (or ``alpha``-weighted) geometries with per-geometry colours (n, 4), optionally textured."""
         keep = [i for i, g in enumerate(geoms) if g is not None and not g.is_empty]
@@ -185,12 +190,15 @@ class _Canvas:
         atab = np.ones(len(geoms) + 1, dtype=np.float32)
         if alpha is not None:
             atab[1:] = np.asarray(alpha, dtype=np.float32)[keep]
-        for r0, _r1, cov, idx in self.strips(geoms):
+        for r0, _, c0, cov, idx in self.strips(geoms):
             rr, cc = np.nonzero(cov)
             if rr.size == 0:
                 continue
             i = idx[rr, cc]
             c = cov[rr, cc] * atab[i]
+            cc = cc + c0
+            if alpha_tex is not None:
+                c = c * alpha_tex[rr + r0, cc]
             col = table[i]  # (n, 4)
             if tex is not None and tex_amp:
                 col = col * (1.0 + tex_amp * tex[rr + r0, cc])[:, None]
@@ -201,11 +209,12 @@ class _Canvas:
         """Shadow: keep only the ambient (sky) light where the geometries (their union) cover."""
         geoms = [g for g in geoms if g is not None and not g.is_empty]
         amb = 1.0 - strength * (1.0 - AMBIENT)
-        for r0, _r1, cov, _ in self.strips(geoms):
+        for r0, _, c0, cov, _ in self.strips(geoms):
             rr, cc = np.nonzero(cov)
             if rr.size == 0:
                 continue
             c = cov[rr, cc]
+            cc = cc + c0
             f = 1.0 - c[None, :] * (1.0 - amb[:, None])
             img[:, rr + r0, cc] *= f
 
@@ -283,7 +292,7 @@ def _render_base(port: Port, progress: Progress = None) -> _Base:
     s = max(1.0, cv.m(40))
     exposure = 1.0 - np.clip(_smooth(sheltered, s) * 1.3, 0, 1)
     near = _smooth(land, max(1.0, cv.m(25)))
-    mix = np.clip(0.45 + 0.22 * t_lo + 0.35 * (1 - exposure) + 0.5 * near, 0, 1)
+    mix = np.clip(0.3 + 0.22 * t_lo + 0.3 * (1 - exposure) + 0.4 * near, 0, 1)
     deep, turb = _col("water_deep"), _col("water_turbid")
     img = deep[:, None, None] * (1 - mix)[None] + turb[:, None, None] * mix[None]
     img *= (1.0 + 0.04 * t_mid)[None]
@@ -298,6 +307,33 @@ def _render_base(port: Port, progress: Progress = None) -> _Base:
     cv.paint(img, [port.beach], [_col("sand")], tex=tex, tex_amp=0.06)
     cv.paint(img, [port.vegetation], [_col("grass")], tex=t_mid * 0.5 + t_hi * 0.5, tex_amp=0.25)
     cv.paint(img, [port.quay_area], [_col("concrete")], tex=t_mid * 0.6 + t_px * 0.4, tex_amp=0.07)
+    # worn and resurfaced patches on the quays: darker, irregular
+    qc = cv.coverage([port.quay_area])
+    wear = np.clip((t_lo * 0.3 + t_mid * 0.7) - 0.4, 0, 1) * 0.2 * qc
+    img *= (1.0 - wear)[None]
+    del qc, wear
+    # quay furniture along berths: painted safety line, bollards, fenders on the water side
+    marks: list[BaseGeometry] = []
+    mcol: list[np.ndarray] = []
+    for b in port.berths:
+        h = math.radians(b.heading_deg)
+        ux, uy = math.sin(h), math.cos(h)
+        nx, ny = math.sin(math.radians(b.normal_deg)), math.cos(math.radians(b.normal_deg))
+        half = b.length_m / 2 - 3
+        line = LineString([(b.x - half * ux - 2.2 * nx, b.y - half * uy - 2.2 * ny),
+                           (b.x + half * ux - 2.2 * nx, b.y + half * uy - 2.2 * ny)])  # fmt: skip
+        marks.append(line.buffer(0.2, cap_style="flat"))
+        mcol.append(_col("yellow") * np.float32(0.9))
+        for t in np.arange(-half, half, 18.0):
+            cx, cy = b.x + t * ux, b.y + t * uy
+            marks.append(box(-0.35, -0.35, 0.35, 0.35))
+            marks[-1] = affinity.translate(marks[-1], cx - 0.9 * nx, cy - 0.9 * ny)
+            mcol.append(_col("black"))
+            fender = _place(box(-1.3, -0.1, 1.3, 0.9), cx + 9 * ux, cy + 9 * uy, b.normal_deg + 180.0)
+            marks.append(fender)
+            mcol.append(_col("black"))
+    if marks:
+        cv.paint(img, marks, np.array(mcol))
     rock = _field(rng, shape, cv.m(0.7))
     cv.paint(img, [port.breakwater], [_col("rock")], tex=np.clip(rock, -2.2, 2.2), tex_amp=0.38)
     del rock
@@ -366,19 +402,29 @@ def _render_world(port: Port, base: _Base, date: DateSpec, which: int, rng: np.r
     fine = _field(rng, (cv.H, cv.W), cv.m(0.8))
     caps = np.clip(fine * 0.8 + ripple * 0.6 - (3.1 - 0.9 * sea), 0, 1)
     caps *= base.exposure * spec.whitecaps * 1.5 * sea
-    del fine, waves, env
+    del waves, env
     foam = _col("foam")
-    w = water[None]
-    img = img * (1 - w) + w * (
-        img * wave_mod[None] + glint[None] * np.array([0.9, 0.9, 0.88, 0.75], dtype=np.float32)[:, None, None]
-    )
-    img = img * (1 - (w * caps[None])) + foam[:, None, None] * (w * caps[None])
-    img = img.astype(np.float32)
-    del ripple, wave_mod, glint, caps, w
+    gl_col = np.array([0.9, 0.9, 0.88, 0.75], dtype=np.float32)
+    wave_mod = 1.0 + water * (wave_mod - 1.0)
+    glint *= water
+    caps *= water
+    for bi in range(4):  # in place, band by band: memory stays at one extra band
+        band = img[bi]
+        band *= wave_mod
+        band += glint * gl_col[bi]
+        band *= 1.0 - caps
+        band += caps * foam[bi]
+    del ripple, wave_mod, glint, caps
+    turbulence = np.clip(0.55 + 0.45 * fine, 0.05, 1.0)
+    del fine
     # --- objects present at this date --------------------------------------------------------------
     vessels = [v for v in port.vessels if v.present[which]]
-    vrng = {v.id: np.random.default_rng([port.seed, 43, i]) for i, v in enumerate(port.vessels)}
-    parts = [vessel_parts(v, *port.vessel_at(v, which), vrng[v.id]) for v in vessels]
+    vindex = {id(v): i for i, v in enumerate(port.vessels)}
+    eindex = {id(e): i for i, e in enumerate(port.equipment)}
+    parts = [
+        vessel_parts(v, *port.vessel_at(v, which), np.random.default_rng([port.seed, 43, vindex[id(v)]]))
+        for v in vessels
+    ]
     equip = [e for e in port.equipment if e.present[which]]
     distr = [d for d in port.distractors if d.present[which]]
     # wakes (foam on water, under everything)
@@ -391,14 +437,19 @@ def _render_world(port: Port, base: _Base, date: DateSpec, which: int, rng: np.r
     for d in distr:
         if d.kind == "boat" and d.underway:
             L = d.length_m
-            tail = Polygon([(-0.2 * L, -0.4 * L), (0.2 * L, -0.4 * L), (1.2 * L, -7 * L), (-1.2 * L, -7 * L)])
-            wk_g.append(_place(tail, d.polygon.centroid.x, d.polygon.centroid.y, d.heading_deg))
-            wk_a.append(0.3)
+            c = d.polygon.centroid
+            for sgn in (-1, 1):
+                arm = LineString([(sgn * 0.2 * L, -0.3 * L), (sgn * 2.2 * L, -8 * L)]).buffer(
+                    0.35 * L, cap_style="flat"
+                )
+                wk_g.append(_place(arm, c.x, c.y, d.heading_deg))
+                wk_a.append(0.35)
+            trail = Polygon([(-0.25 * L, -0.45 * L), (0.25 * L, -0.45 * L), (0.6 * L, -6 * L), (-0.6 * L, -6 * L)])
+            wk_g.append(_place(trail, c.x, c.y, d.heading_deg))
+            wk_a.append(0.5)
     if wk_g:
-        foam_tex = np.clip(0.55 + 0.45 * base.tex_hi, 0, 1)
-        cv.paint(img, wk_g, np.tile(foam, (len(wk_g), 1)), alpha=np.array(wk_a) * 0.9, tex=foam_tex - 1.0,
-                 tex_amp=0.0)  # fmt: skip
-        # texture the wake: modulate foam alpha by the fine field (turbulence)
+        cv.paint(img, wk_g, np.tile(foam, (len(wk_g), 1)), alpha=np.array(wk_a), alpha_tex=turbulence)
+    del turbulence
     # --- ground shadows ------------------------------------------------------------------------------
     sh: list[BaseGeometry] = []
     dx, dy = _sun_offset(2.2, az, el)
@@ -407,7 +458,7 @@ def _render_world(port: Port, base: _Base, date: DateSpec, which: int, rng: np.r
     dx, dy = _sun_offset(3.5, az, el)
     sh.append(affinity.translate(port.breakwater, float(dx), float(dy)).difference(port.land))
     sh += _sweep([b.polygon for b in port.buildings], [b.height_m for b in port.buildings], az, el)
-    sh += _sweep([p.buffer(r, quad_segs=4) for p, r, _ in port.trees], [h for _, _, h in port.trees], az, el)
+    sh += _sweep([p.buffer(r, quad_segs=4) for p, r, _ in port.trees], [0.6 * h for _, _, h in port.trees], az, el)
     for crane in port.cranes:
         sh += _sweep(crane.legs, [crane.height_m * 0.8] * len(crane.legs), az, el)
         dx, dy = _sun_offset(crane.height_m, az, el)
@@ -446,15 +497,34 @@ def _render_world(port: Port, base: _Base, date: DateSpec, which: int, rng: np.r
         else:
             roofs.append(b.polygon)
             rcol.append(c)
+    # rooftop clutter (plant rooms, water tanks, AC units) with their own small shadows
+    rt: list[BaseGeometry] = []
+    rtc: list[np.ndarray] = []
+    for b in port.buildings:
+        if b.gable or brng.random() > 0.35:
+            continue
+        minx, miny, maxx, maxy = b.polygon.bounds
+        for _ in range(int(brng.integers(1, 5))):
+            sz = float(brng.uniform(1.0, 3.5))
+            q = box(0, 0, sz, sz * brng.uniform(0.6, 1.6))
+            q = affinity.translate(q, brng.uniform(minx, maxx), brng.uniform(miny, maxy))
+            if b.polygon.buffer(-0.5).contains(q):
+                rt.append(q)
+                rtc.append(
+                    _col("roof_light" if brng.random() < 0.6 else "roof_dark") * np.float32(brng.uniform(0.8, 1.2))
+                )
     if roofs:
         cv.paint(img, roofs, np.array(rcol), tex=base.tex_hi, tex_amp=0.05)
+    if rt:
+        cv.darken(img, [g.difference(q) for g, q in zip(_sweep(rt, [1.5] * len(rt), az, el), rt, strict=True)])
+        cv.paint(img, rt, np.array(rtc))
     if port.trees:
         tr = [p.buffer(r, quad_segs=4) for p, r, _ in port.trees]
         cv.paint(img, tr, np.array([_jitter(brng, _col("tree"), 0.2) for _ in tr]), tex=base.tex_hi, tex_amp=0.3)
     # --- vessels ---------------------------------------------------------------------------------------
     hulls, hcol, decks, dcol, det, detc, houses, housec, dsh = [], [], [], [], [], [], [], [], []
     for v, p in zip(vessels, parts, strict=True):
-        r = np.random.default_rng([port.seed, 59, port.vessels.index(v)])
+        r = np.random.default_rng([port.seed, 59, vindex[id(v)]])
         hulls.append(p.hull)
         hcol.append(_jitter(r, _col("hull_" + v.hull)))
         deck_c = _jitter(r, _col("deck_" + v.hull))
@@ -500,7 +570,7 @@ def _render_world(port: Port, base: _Base, date: DateSpec, which: int, rng: np.r
     # --- equipment -------------------------------------------------------------------------------------
     eg, ec = [], []
     for e, fp in zip(equip, eq_fp, strict=True):
-        r = np.random.default_rng([port.seed, 61, port.equipment.index(e)])
+        r = np.random.default_rng([port.seed, 61, eindex[id(e)]])
         c = _jitter(r, _col(e.colour), 0.06)
         eg.append(fp)
         ec.append(c)
@@ -620,6 +690,11 @@ class SyntheticScene:
     true_transform: Affine
     port: Port | None = None
     cloud_opacity: np.ndarray | None = None
+
+    @functools.cached_property
+    def in_port_crs(self) -> bool:
+        """True when this date's CRS is the port's own (UTM) CRS."""
+        return self.port is None or bool(self.crs == self.port.crs)
 
     @property
     def bands(self) -> tuple[str, ...]:
@@ -842,7 +917,7 @@ def _occluded(port: Port, scene: SyntheticScene, fp_local: BaseGeometry, cloud: 
         if float(cloud.opacity(pts[:, 0], pts[:, 1]).max()) >= CLOUD_OCCLUSION:
             return True
     geom = port.to_crs(fp_local)
-    if scene.crs != port.crs:
+    if not scene.in_port_crs:
         geom = reproject_geometry(geom, port.crs, scene.crs)
     inv = ~scene.true_transform
     pix = affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])

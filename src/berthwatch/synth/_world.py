@@ -605,14 +605,18 @@ def _city(
     veg_parts: list[BaseGeometry] = []
     roofs = ["concrete", "concrete", "light", "red", "dark", "metal", "concrete"]
     free = area.difference(roads.buffer(2.0)).difference(blocked)
+    shapely.prepare(free)
+    shapely.prepare(blocked)
+    shapely.prepare(area)
     for i in range(len(xs) - 1):
         for j in range(len(ys) - 1):
             cell = affinity.rotate(box(xs[i], ys[j], xs[i + 1], ys[j + 1]), ang, origin=(0, 0))
-            if not cell.intersects(area):
+            if not area.intersects(cell):
                 continue
             block = cell.intersection(free)
             if block.is_empty or block.area < 200:
                 continue
+            shapely.prepare(block)
             if rng.random() < 0.12:  # a park
                 veg_parts.append(block.buffer(-2))
                 for _ in range(int(block.area / 180)):
@@ -622,20 +626,21 @@ def _city(
                 continue
             cx0, cy0 = (xs[i] + xs[i + 1]) / 2, (ys[j] + ys[j + 1]) / 2
             w_cell, h_cell = xs[i + 1] - xs[i], ys[j + 1] - ys[j]
-            inner = h_cell - 20
-            n_along = max(1, int(inner / rng.uniform(12, 28)))
-            for side in (-1, 1):
-                depth = rng.uniform(10, max(11, min(30, w_cell / 2 - 11)))
+            inner = h_cell - 18
+            n_along = max(1, int(inner / rng.uniform(10, 22)))
+            n_deep = 2 if w_cell > 100 else 1
+            for side, row in [(sd, rw) for sd in (-1, 1) for rw in range(n_deep)]:
+                depth = rng.uniform(10, max(11, min(26, w_cell / (2 * n_deep) - 10)))
                 for k in range(n_along):
-                    if rng.random() < 0.08:
+                    if rng.random() < 0.06:
                         continue
                     y_a = cy0 - inner / 2 + k * inner / n_along
-                    y_b = y_a + inner / n_along - rng.uniform(1.0, 4)
-                    x_a = cx0 + side * (w_cell / 2 - 10)
+                    y_b = y_a + inner / n_along - rng.uniform(0.8, 3)
+                    x_a = cx0 + side * (w_cell / 2 - 9 - row * (w_cell / (2 * n_deep)))
                     x_b = x_a - side * depth
                     lot = box(min(x_a, x_b), y_a, max(x_a, x_b), y_b)
                     lot = affinity.rotate(lot, ang, origin=(0, 0))
-                    if not lot.within(block):
+                    if not block.contains(lot):
                         continue
                     roof = roofs[int(rng.integers(0, len(roofs)))]
                     h = float(rng.choice([4, 7, 10, 13, 18, 24], p=[0.15, 0.3, 0.25, 0.15, 0.1, 0.05]))
@@ -643,18 +648,22 @@ def _city(
             # trees in the courtyard
             for _ in range(int(rng.integers(0, 4))):
                 p = _random_point(rng, affinity.scale(cell, 0.3, 0.6))
-                if p is not None and p.within(block):
+                if p is not None and block.contains(p):
                     trees.append((p, rng.uniform(2.0, 4.0), rng.uniform(5, 10)))
     # street trees
     for ln, w in zip(lines[: len(xs)], widths[: len(xs)], strict=True):
         line = affinity.rotate(ln, ang, origin=(0, 0))
         if rng.random() < 0.5:
             continue
-        for t in np.arange(rng.uniform(0, 12), line.length, rng.uniform(9, 14)):
-            p = line.interpolate(t)
-            q = affinity.translate(p, (w / 2 + 1.5) * math.cos(math.radians(ang)), 0)
-            if q.within(area) and not q.within(blocked):
-                trees.append((Point(q.x, q.y), rng.uniform(1.8, 3.0), rng.uniform(5, 9)))
+        dist = np.arange(rng.uniform(0, 12), line.length, rng.uniform(9, 14))
+        pts = shapely.get_coordinates(shapely.line_interpolate_point(line, dist))
+        if pts.size == 0:
+            continue
+        qx = pts[:, 0] + (w / 2 + 1.5) * math.cos(math.radians(ang))
+        qy = pts[:, 1] - (w / 2 + 1.5) * math.sin(math.radians(ang))
+        ok = shapely.contains_xy(area, qx, qy) & ~shapely.contains_xy(blocked, qx, qy)
+        for x, y in zip(qx[ok], qy[ok], strict=True):
+            trees.append((Point(x, y), float(rng.uniform(1.8, 3.0)), float(rng.uniform(5, 9))))
     vegetation = shapely.union_all(veg_parts) if veg_parts else _empty()
     return roads, buildings, vegetation, trees
 
@@ -855,21 +864,41 @@ def _presence(rng: np.random.Generator, p_stay: float = 0.55, p_dep: float = 0.2
 
 
 class _Occupancy:
-    """Footprints already placed, per date, to keep objects from overlapping."""
+    """Footprints already placed, per date, to keep objects from overlapping (spatial hash, 50 m cells)."""
+
+    CELL = 50.0
 
     def __init__(self) -> None:
         self.items: list[tuple[BaseGeometry, tuple[bool, bool]]] = []
+        self.grid: dict[tuple[int, int], list[int]] = {}
+
+    def _cells(self, geom: BaseGeometry) -> list[tuple[int, int]]:
+        minx, miny, maxx, maxy = geom.bounds
+        c = self.CELL
+        return [
+            (i, j)
+            for i in range(math.floor(minx / c), math.floor(maxx / c) + 1)
+            for j in range(math.floor(miny / c), math.floor(maxy / c) + 1)
+        ]
 
     def free(self, geom: BaseGeometry, present: tuple[bool, bool], clearance: float = 0.0) -> bool:
         g = geom.buffer(clearance) if clearance > 0 else geom
-        for other, pres in self.items:
-            same_date = (pres[0] and present[0]) or (pres[1] and present[1])
-            if same_date and g.intersects(other) and g.intersection(other).area > 0.05:
-                return False
+        seen: set[int] = set()
+        for cell in self._cells(g):
+            for k in self.grid.get(cell, ()):
+                if k in seen:
+                    continue
+                seen.add(k)
+                other, pres = self.items[k]
+                same_date = (pres[0] and present[0]) or (pres[1] and present[1])
+                if same_date and g.intersects(other) and g.intersection(other).area > 0.05:
+                    return False
         return True
 
     def add(self, geom: BaseGeometry, present: tuple[bool, bool]) -> None:
         self.items.append((geom, present))
+        for cell in self._cells(geom):
+            self.grid.setdefault(cell, []).append(len(self.items) - 1)
 
 
 def _hull_for(rng: np.random.Generator, subtype: str) -> str:
@@ -1020,6 +1049,7 @@ def _random_equipment(rng: np.random.Generator, port: Port) -> list[EquipmentSpe
         [b.polygon for b in port.buildings] + [leg for c in port.cranes for leg in c.legs] + [Polygon()]
     ).buffer(2.0)
     usable = usable.buffer(-2.0).difference(blocked)
+    shapely.prepare(usable)
     out: list[EquipmentSpec] = []
     occ = _Occupancy()
     edges = [b for b in port.berths if b.length_m > 30]
@@ -1058,7 +1088,7 @@ def _random_equipment(rng: np.random.Generator, port: Port) -> list[EquipmentSpe
                 break
             fp = equipment_footprint(it)
             pres = block_pres if rng.random() < 0.85 else (True, True)
-            if not fp.within(usable) or not occ.free(fp, pres, 0.2):
+            if not usable.contains(fp) or not occ.free(fp, pres, 0.2):
                 continue
             it.present = pres
             it.colour = (
