@@ -590,3 +590,15 @@ def test_batch_on_a_dask_cluster_matches_the_local_run(
     assert _pair_counts(tmp_path / "dask") == _pair_counts(local_out)
     workers = {o.worker for o in result.outcomes}
     assert all(w.rsplit(":", 1)[1].isdigit() for w in workers)
+
+
+def test_read_dates_csv(tmp_path: Path) -> None:
+    good = tmp_path / "dates.csv"
+    good.write_text("path,date\nundated_scene.tif,2025-01-30\nsub/a.tif, 2025-02-01 \n", encoding="utf-8")
+    assert batch.read_dates_csv(good) == {"undated_scene.tif": dt.date(2025, 1, 30), "sub/a.tif": dt.date(2025, 2, 1)}
+    bad = tmp_path / "bad.csv"
+    bad.write_text("path,date\nx.tif,30/01/2025\n", encoding="utf-8")
+    with pytest.raises(InputError):
+        batch.read_dates_csv(bad)
+    with pytest.raises(InputError):
+        batch.read_dates_csv(tmp_path / "missing.csv")

@@ -395,10 +395,10 @@ def _read_tiles(
                         date=info.date,
                         date_source=info.date_source,
                         footprint=fp,
-                        crs=f"EPSG:{epsg}" if epsg else str(getattr(info, "crs_name", "")),
+                        crs=f"EPSG:{epsg}" if epsg else info.crs_name,
                         pixel_size_m=float(info.pixel_size_m),
                         valid_fraction=float(info.valid_fraction),
-                        acquired=getattr(info, "acquired", None),
+                        acquired=info.acquired,
                         date_override=override,
                     )
                 )
