@@ -602,3 +602,20 @@ def test_read_dates_csv(tmp_path: Path) -> None:
         batch.read_dates_csv(bad)
     with pytest.raises(InputError):
         batch.read_dates_csv(tmp_path / "missing.csv")
+
+
+def test_unreachable_scheduler_is_a_clear_error(tile_folder: Path, tmp_path: Path) -> None:
+    import dask
+
+    from berthwatch.cli import main
+
+    p = batch.plan(tile_folder)
+    with dask.config.set({"distributed.comm.timeouts.connect": "1s"}):
+        with pytest.raises(batch.SchedulerError):
+            batch.run(p, tmp_path / "out", scheduler="tcp://127.0.0.1:1")  # nothing listens on port 1
+        assert not (tmp_path / "out").exists()  # nothing written
+        res = CliRunner().invoke(
+            main, ["batch", str(tile_folder), "--out", str(tmp_path / "o"), "--scheduler", "tcp://127.0.0.1:1"]
+        )
+    assert res.exit_code == 2
+    assert "cannot use dask scheduler 'tcp://127.0.0.1:1'" in res.output

@@ -30,7 +30,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -725,6 +725,10 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+class SchedulerError(BerthwatchError, ConnectionError):
+    """The dask scheduler given to :func:`run` cannot be reached (or is not a scheduler address)."""
+
+
 def local_cluster(workers: int | None = None, *, processes: bool = True) -> LocalCluster:
     """A dask LocalCluster listening on the loopback interface only.
 
@@ -760,7 +764,11 @@ def _client(scheduler: str | Client | None, workers: int | None) -> Iterator[tup
         yield scheduler, str(scheduler.scheduler.address if scheduler.scheduler else "client")
         return
     if scheduler is not None:
-        with Client(scheduler, set_as_default=False) as client:
+        try:
+            client = Client(scheduler, set_as_default=False)
+        except (OSError, ValueError, TypeError) as exc:  # unreachable, or not an address
+            raise SchedulerError(f"cannot use dask scheduler {scheduler!r}: {_one_line(exc)}") from exc
+        with client:
             yield client, scheduler
         return
     with local_cluster(workers) as cluster, Client(cluster, set_as_default=False) as client:
@@ -809,15 +817,16 @@ def run(
     Returns
     -------
     BatchResult
+
+    Raises
+    ------
+    SchedulerError
+        ``scheduler`` cannot be reached.
+    OutputError
+        ``out_dir`` cannot be created.
     """
     t_start = time.perf_counter()
     out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        from berthwatch.errors import OutputError
-
-        raise OutputError(f"cannot create output folder ({exc.strerror})", path=out) from exc
     settings = settings or Settings()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     outcomes: dict[str, PairOutcome] = {}
@@ -860,46 +869,16 @@ def run(
             todo.append(pair)
             _remove_stale_partials(out, pair.name)
 
-    save("running")
-    if todo:
-        from distributed import as_completed
-
-        with _client(scheduler, workers) as (client, where):
+    with ExitStack() as stack:
+        client = None
+        if todo:  # connect first: an unreachable scheduler must leave no output behind
+            client, where = stack.enter_context(_client(scheduler, workers))
             state["scheduler"] = where
             log.info("comparing %d pairs on %s (%d already complete)", len(todo), where, total - len(todo))
-            futures = {}
-            for pair in todo:
-                fut = client.submit(
-                    _compare_pair,
-                    str(pair.before.path),
-                    str(pair.after.path),
-                    str(out / pair.name),
-                    pair.before.date_override,
-                    pair.after.date_override,
-                    settings,
-                    aoi,
-                    key=f"berthwatch-pair-{pair.name}-{uuid.uuid4().hex[:8]}",
-                    pure=False,
-                )
-                futures[fut.key] = (fut, pair)
-            try:
-                for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
-                    _, pair = futures.pop(fut.key)
-                    try:
-                        res = fut.result()
-                    except Exception as exc:  # worker died (KilledWorker), cancelled, unpicklable result...
-                        res = {
-                            "status": "failed",
-                            "stage": "worker",
-                            "reason": _one_line(exc),
-                            "error": type(exc).__name__,
-                            "path": f"{pair.before.path} -> {pair.after.path}",
-                        }
-                    fut.release()
-                    report(_outcome(pair, out, res))
-            finally:
-                if futures:  # interrupted: do not leave work queued on a shared scheduler
-                    client.cancel([f for f, _ in futures.values()])
+        _make_dir(out)
+        save("running")
+        if client is not None:
+            _compare_all(client, todo, out, settings, aoi, report)
     ordered = [outcomes[p.name] for p in batch_plan.pairs]
     rows = timeseries_rows(batch_plan, ordered)
     files = [
@@ -921,6 +900,61 @@ def _remove_stale_partials(out: Path, name: str) -> None:
         if stale.is_dir():
             log.info("removing unfinished output of an earlier run: %s", stale)
             shutil.rmtree(stale, ignore_errors=True)
+
+
+def _make_dir(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        from berthwatch.errors import OutputError
+
+        raise OutputError(f"cannot create output folder ({exc.strerror})", path=out) from exc
+
+
+def _compare_all(
+    client: Client,
+    todo: Sequence[Pair],
+    out: Path,
+    settings: Settings,
+    aoi: Any,
+    report: Callable[[PairOutcome], None],
+) -> None:
+    """Submit every pair to the cluster and report each outcome as it completes (cancel the rest if stopped)."""
+    from distributed import as_completed
+
+    futures = {}
+    for pair in todo:
+        fut = client.submit(
+            _compare_pair,
+            str(pair.before.path),
+            str(pair.after.path),
+            str(out / pair.name),
+            pair.before.date_override,
+            pair.after.date_override,
+            settings,
+            aoi,
+            key=f"berthwatch-pair-{pair.name}-{uuid.uuid4().hex[:8]}",
+            pure=False,
+        )
+        futures[fut.key] = (fut, pair)
+    try:
+        for fut in as_completed([f for f, _ in futures.values()], loop=client.loop):
+            _, pair = futures.pop(fut.key)
+            try:
+                res = fut.result()
+            except Exception as exc:  # worker died (KilledWorker), cancelled, unpicklable result...
+                res = {
+                    "status": "failed",
+                    "stage": "worker",
+                    "reason": _one_line(exc),
+                    "error": type(exc).__name__,
+                    "path": f"{pair.before.path} -> {pair.after.path}",
+                }
+            fut.release()
+            report(_outcome(pair, out, res))
+    finally:
+        if futures:  # interrupted: do not leave work queued on a shared scheduler
+            client.cancel([f for f, _ in futures.values()])
 
 
 def _outcome(pair: Pair, out: Path, res: dict[str, Any]) -> PairOutcome:
@@ -1230,6 +1264,7 @@ __all__ = [
     "Pair",
     "PairOutcome",
     "Place",
+    "SchedulerError",
     "Skip",
     "Tile",
     "find_rasters",
