@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import pytest
 import rasterio
 from rasterio.features import rasterize
+from shapely import affinity
 from shapely.geometry import shape
 from skimage.registration import phase_cross_correlation
 
@@ -215,3 +217,66 @@ def test_equipment_rendered_and_in_truth():
     g = _gray(pair.before.data)
     m = _mask(t["E0001"].polygon.buffer(-0.5), pair.before)
     assert np.median(g[m]) > np.median(g) + 20
+
+
+def test_analytic_band_physics():
+    port = make_port(_spec(layout="auto", seed=4, width_m=400.0, height_m=300.0, land_side=90.0, vessels=[]))
+    s = render(port, DateSpec(D0, layout="analytic", noise=0.5))
+    _, g, r, n = (s.data[i].astype(np.float64) for i in range(4))
+    water = rasterize([(port.to_crs(port.water.buffer(-15)), 1)], out_shape=s.valid.shape, transform=s.transform) > 0
+    ndwi = (g - n) / (g + n)
+    assert np.median(ndwi[water]) > 0.5  # water is dark in the NIR
+    if not port.vegetation.is_empty:
+        veg = rasterize([(port.to_crs(port.vegetation.buffer(-3)), 1)], out_shape=s.valid.shape,
+                        transform=s.transform) > 0  # fmt: skip
+        if veg.sum() > 20:
+            assert np.median(((n - r) / (n + r))[veg]) > 0.4  # vegetation is bright in the NIR
+
+
+def test_stayed_vessel_drift_and_sun_turns_shadow():
+    v = VesselSpec(0.0, 0.0, 60.0, 10.0, 0.0, hull="bright", shift_m=(1.5, -1.0), rotate_deg=1.5, id="s")
+    port = make_port(_spec(layout="open_sea", vessels=[v], width_m=160.0, height_m=160.0))
+    pair = make_pair(port, DateSpec(D0, sun_azimuth_deg=120.0), DateSpec(D1, sun_azimuth_deg=240.0))
+    t = pair.truth[0]
+    assert t.status == "stayed" and t.polygon_after is not None
+    after, before = port.to_local(t.polygon_after).centroid, port.to_local(t.polygon).centroid
+    assert after.x - before.x == pytest.approx(1.5, abs=0.05) and after.y - before.y == pytest.approx(-1.0, abs=0.05)
+    # shadows fall away from the sun: west of the hull in the morning (sun 120), east in the afternoon (sun 240)
+    gb, ga = _gray(pair.before.data), _gray(pair.after.data)
+    west, east = _beside(port, t.polygon, 300.0), _beside(port, t.polygon, 60.0)
+    assert np.median(gb[_mask(west, pair.before)]) < 0.7 * np.median(gb[_mask(east, pair.before)])
+    west, east = _beside(port, t.polygon_after, 300.0), _beside(port, t.polygon_after, 60.0)
+    assert np.median(ga[_mask(east, pair.after)]) < 0.7 * np.median(ga[_mask(west, pair.after)])
+
+
+def _beside(port, polygon, azimuth):
+    """A strip of water 4 m beside a hull towards ``azimuth`` (port CRS)."""
+    hull = port.to_local(polygon)
+    a = math.radians(azimuth)
+    moved = affinity.translate(hull, 4 * math.sin(a), 4 * math.cos(a))
+    return port.to_crs(moved.difference(hull.buffer(1.0)))
+
+
+def test_random_pair_is_consistent():
+    pair = make_pair(PortSpec(seed=9, width_m=320.0, height_m=240.0), DateSpec(D0), DateSpec(D1, cloud=(0, 0, 40)))
+    ids = [t.id for t in pair.truth]
+    assert len(ids) == len(set(ids)) and ids
+    assert {t.status for t in pair.truth} <= {"departed", "arrived", "stayed"}
+    vessels = [t for t in pair.truth if t.kind == "vessel"]
+    assert all(t.length_m >= 8.0 for t in vessels)
+    for which, scene in ((0, pair.before), (1, pair.after)):
+        polys = [t.polygon for t in scene.truth if t.kind == "vessel"]
+        for i, p in enumerate(polys):
+            for q in polys[i + 1 :]:
+                assert p.intersection(q).area < 1.0, which
+
+
+def test_bad_specs_raise():
+    with pytest.raises(ValueError):
+        make_port(PortSpec(layout="lagoon"))
+    with pytest.raises(ValueError):
+        make_port(_spec(vessels=[VesselSpec(0, 0, 50, hull="purple")]))
+    with pytest.raises(ValueError):
+        render(make_port(_spec(layout="open_sea", vessels=[])), DateSpec(D0, layout="pan"))
+    with pytest.raises(ValueError):
+        render(make_port(_spec(layout="open_sea", vessels=[])), DateSpec(D0), which=2)

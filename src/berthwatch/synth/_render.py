@@ -643,7 +643,7 @@ class _Cloud:
         for k, (a, ph) in enumerate(self.harm, start=2):
             reff += a * np.cos(k * th + ph)
         d = np.hypot(dx, dy) / (self.r * reff)
-        return np.clip((1.15 - d) / 0.45, 0, 1) ** 1.3
+        return np.clip((1.25 - d) / 0.6, 0, 1) ** 1.5
 
 
 def _apply_cloud(img: np.ndarray, cv: _Canvas, cloud: _Cloud, rng: np.random.Generator) -> None:
@@ -864,14 +864,22 @@ def render(
     out *= np.float32(illum)
     # sensor noise: read noise + shot noise, per band
     if date.noise > 0:
-        sig = date.noise * np.sqrt(0.0025**2 + 4e-5 * np.clip(out, 0, None))
-        out += sig * rng.standard_normal(out.shape, dtype=np.float32)
+        for bi in range(out.shape[0]):  # band by band (memory)
+            sig = np.sqrt(np.float32(0.0025**2) + np.float32(4e-5) * np.clip(out[bi], 0, None)) * np.float32(date.noise)
+            out[bi] += sig * rng.standard_normal(out.shape[1:], dtype=np.float32)
     # radiometric nuisance of the product: gain, gamma, offset
-    out = np.asarray(date.gain * np.clip(out, 0, None) ** date.gamma + date.offset, dtype=np.float32)
+    for bi in range(out.shape[0]):
+        band = np.clip(out[bi], 0, None, out=out[bi])
+        if date.gamma != 1.0:
+            band **= np.float32(date.gamma)
+        band *= np.float32(date.gain)
+        band += np.float32(date.offset)
     if date.nodata_border:
         valid &= _nodata_border(rng, shape)
     if date.layout == "analytic":
-        data = np.clip(np.rint(out * 10000.0), 1, 65535).astype(np.uint16)
+        data = np.empty(out.shape, dtype=np.uint16)
+        for bi in range(out.shape[0]):
+            data[bi] = np.clip(np.rint(out[bi] * np.float32(10000.0)), 1, 65535)
     else:
         rgb = out[[2, 1, 0]]
         v = 255.0 * np.clip(rgb / 0.40, 0, None) ** 0.55
