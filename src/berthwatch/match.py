@@ -186,15 +186,15 @@ def footprint_evidence(
 ) -> dict[str, float]:
     """Two-date evidence inside one footprint on the common grid.
 
-    Returns a dict with ``ncc`` (correlation of the two dates' gray levels over the footprint and a thin
-    margin, where both are valid), ``diff_z`` (median normalised change magnitude inside), ``changed_fraction``
-    (share of inside pixels whose magnitude exceeds ``change_sigma``), ``invalid_before``/``invalid_after``
-    (share of inside pixels without data at that date), ``contrast_before``/``contrast_after`` (how much the
-    footprint stands out from a surrounding ring at each date), ``cloud_before``/``cloud_after`` (1 when the
-    footprint is bright and featureless at that date), ``pixels``, ``ring_z`` (90th percentile of the change
-    magnitude in the ring: how much the surroundings changed, e.g. a rougher sea) and ``ring_z50`` (its
-    median: above ``change_sigma`` the whole neighbourhood changed — a cloud, its shadow, haze — and the
-    object's own change cannot be told apart).
+    Returns a dict with ``ncc`` (correlation of the two dates' gray levels over the footprint where both
+    are valid; with a thin margin for footprints under 12 pixels), ``diff_z`` (median normalised change
+    magnitude inside), ``changed_fraction`` (share of inside pixels whose magnitude exceeds ``change_sigma``),
+    ``invalid_before``/``invalid_after`` (share of inside pixels without data at that date),
+    ``contrast_before``/``contrast_after`` (how much the footprint stands out from a surrounding ring at each
+    date), ``cloud_before``/``cloud_after`` (1 when the footprint is bright and featureless at that date),
+    ``pixels``, ``ring_z`` (90th percentile of the change magnitude in the ring: how much the surroundings
+    changed, e.g. a rougher sea) and ``ring_z50`` (its median: well above ``change_sigma`` the whole
+    neighbourhood changed — a cloud, its shadow — and the object's own change cannot be told apart).
     """
     px = grid.pixel_size_m
     if ring_m is None:
@@ -229,7 +229,9 @@ def footprint_evidence(
     inner = inside & both
     mag = grid.magnitude[sl][inner]
     ev = {
-        "ncc": _ncc(gb[sel], ga[sel]) if sel.sum() >= 6 else 0.0,
+        # inside the footprint only when it is big enough: a margin of quay edge would look the same at both
+        # dates and hide a departure of a small hull
+        "ncc": _ncc(gb[inner], ga[inner]) if inner.sum() >= 12 else (_ncc(gb[sel], ga[sel]) if sel.sum() >= 6 else 0.0),
         "diff_z": float(np.median(mag)) if mag.size else 0.0,
         "changed_fraction": float((mag > change_sigma).mean()) if mag.size else 0.0,
         "invalid_before": float(1.0 - (inside & vb).sum() / n_in),
@@ -248,6 +250,28 @@ def footprint_evidence(
         cloudy = vals.size >= 4 and float(np.median(vals)) >= bright and _robust_sigma(vals) <= 3.0 * noise
         ev[f"cloud_{tag}"] = 1.0 if cloudy else 0.0
     return ev
+
+
+def _moved_similarity(geom_before: BaseGeometry, geom_after: BaseGeometry, grid: _Grid) -> float:
+    """Correlation of BEFORE's footprint (plus a 2 px margin) with AFTER displaced by the detections' offset.
+
+    High when the same object moved a little between the dates; low when another object took its place.
+    """
+    wm = _window_masks(geom_before, grid, 3)
+    if wm is None:
+        return 0.0
+    (rs, cs), inside = wm
+    (xb, yb), (xa, ya) = geom_before.centroid.coords[0], geom_after.centroid.coords[0]
+    dc = round((xa - xb) / grid.transform.a)
+    dr = round((ya - yb) / grid.transform.e)
+    rows, cols = grid.shape
+    if rs.start + dr < 0 or cs.start + dc < 0 or rs.stop + dr > rows or cs.stop + dc > cols:
+        return 0.0
+    rs2, cs2 = slice(rs.start + dr, rs.stop + dr), slice(cs.start + dc, cs.stop + dc)
+    sel = ndi.binary_dilation(inside, iterations=2) & grid.valid_before[rs, cs] & grid.valid_after[rs2, cs2]
+    if sel.sum() < 6:
+        return 0.0
+    return _ncc(grid.gray_before[rs, cs][sel], grid.gray_after[rs2, cs2][sel])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -355,7 +379,7 @@ def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
     return (
         ev[f"invalid_{other}"] > config.max_invalid_fraction
         or ev[f"cloud_{other}"] > 0
-        or ev["ring_z50"] >= config.change_sigma
+        or ev["ring_z50"] >= 2.0 * config.change_sigma
     )
 
 
@@ -422,6 +446,22 @@ def _classify(
         iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=grid.ground_scale)
         ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
         ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
+        # same object, or another one of similar size at the same berth? compare its appearance with the
+        # displacement between the two detections compensated; split only on clear change at both footprints
+        sim = _moved_similarity(b.geometry, a.geometry, grid)
+        ev["moved_ncc"] = sim
+        if sim < config.same_ncc and dhead <= 10.0:
+            ev_a = footprint_evidence(a.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(a))
+            if _changed(ev, config, "before") and _changed(ev_a, config, "after"):
+                s_b, s_a = _change_strength(ev), _change_strength(ev_a)
+                ev_a.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead, moved_ncc=sim)
+                objects.append(
+                    _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s_b), evidence=ev)
+                )
+                objects.append(
+                    _object("arrived", a, before=None, after=a, confidence=0.5 * (a.confidence + s_a), evidence=ev_a)
+                )
+                continue
         conf = 0.5 * (b.confidence + a.confidence) * (1.0 - 0.5 * min(dist / max(config.max_vessel_shift_m, 1), 1))
         objects.append(_object("stayed", b, before=b, after=a, confidence=conf, evidence=ev))
 
@@ -573,8 +613,8 @@ def _recover_vessels(
         if fill < 0.5:
             continue
         ev = footprint_evidence(rect, grid, change_sigma=cfg.change_sigma, ring_m=float(np.clip(width, 3.0, 20.0)))
-        if ev["ring_z50"] >= cfg.change_sigma:
-            continue  # the whole neighbourhood changed (cloud edge, shadow): not a vessel
+        if ev["ring_z50"] >= 0.5 * cfg.change_sigma:
+            continue  # the water around a hull that came or went is quiet; here it changed too (cloud, shadow)
         cb, ca = ev["contrast_before"], ev["contrast_after"]
         hi, lo = max(cb, ca), min(cb, ca)
         if hi < cfg.min_recover_contrast or hi < 2.0 * lo:
