@@ -809,6 +809,9 @@ def render(
         ``which`` and the date.
     which
         0 renders the objects present at the before date, 1 those at the after date.
+
+        The static ground (textures of land, quays, water body) is kept in the port between calls so a second
+        date renders faster; call ``port.clear_cache()`` to free it.
     progress
         Optional callback ``(stage, fraction)``.
 
@@ -1070,5 +1073,5 @@ def make_pair(
     cb = _Cloud.make(before.cloud, before, port.seed) if before.cloud is not None else None
     ca = _Cloud.make(after.cloud, after, port.seed) if after.cloud is not None else None
     truth = _pair_truth(port, b, a, cb, ca)
-    port.meta.pop("_base", None)
+    port.clear_cache()
     return SyntheticPair(before=b, after=a, truth=truth, port=port)

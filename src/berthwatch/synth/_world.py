@@ -226,6 +226,10 @@ class Port:
         cx, cy = self.centre_xy
         return affinity.affine_transform(geom, [k, 0, 0, k, -cx * k, -cy * k])
 
+    def clear_cache(self) -> None:
+        """Drop the rendered static ground kept between :func:`render` calls (it is as big as one scene)."""
+        self.meta.pop("_base", None)
+
     def vessel_at(self, v: VesselSpec, which: int) -> tuple[float, float, float]:
         """(x, y, heading) of a vessel at date ``which`` (the after position includes the drift)."""
         if which == 1:
