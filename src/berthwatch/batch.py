@@ -590,12 +590,17 @@ def plan(
 # ---------------------------------------------------------------------------------------------------------------
 @dataclass
 class PairOutcome:
-    """What became of one pair: ``ok`` (compared now), ``skipped`` (complete from an earlier run) or ``failed``."""
+    """What became of one pair: ``ok`` (compared now), ``skipped`` (complete from an earlier run) or ``failed``.
+
+    ``seconds`` is the compare's wall time in its worker, ``cpu_seconds`` the CPU time that worker process spent
+    on it (much less than ``seconds`` when the machine is busy with other work).
+    """
 
     pair: Pair
     status: Outcome
     out_dir: Path
     seconds: float = 0.0
+    cpu_seconds: float = 0.0
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     failure: Failure | None = None
@@ -608,6 +613,7 @@ class PairOutcome:
                 "status": self.status,
                 "out": self.pair.name + "/",
                 "seconds": round(self.seconds, 3),
+                "cpu_seconds": round(self.cpu_seconds, 3),
                 "counts": self.counts,
                 "timings": self.timings,
                 "worker": self.worker,
@@ -657,7 +663,7 @@ def _compare_pair(
 
     from berthwatch.pipeline import compare_files
 
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     worker = f"{socket.gethostname()}:{os.getpid()}"
     try:
         res = compare_files(
@@ -668,6 +674,7 @@ def _compare_pair(
         return {
             "status": "failed",
             "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,
             "stage": _stage_of(exc),
             "reason": _one_line(exc),
             "error": type(exc).__name__,
@@ -678,6 +685,7 @@ def _compare_pair(
     return {
         "status": "ok",
         "seconds": time.perf_counter() - t0,
+        "cpu_seconds": time.process_time() - c0,
         "counts": _clean_counts(summary.get("counts")),
         "timings": summary.get("timings") or dict(res.timings),
         "worker": worker,
@@ -967,6 +975,7 @@ def _outcome(pair: Pair, out: Path, res: dict[str, Any]) -> PairOutcome:
         "ok" if failure is None else "failed",
         out / pair.name,
         seconds=float(res.get("seconds", 0.0)),
+        cpu_seconds=float(res.get("cpu_seconds", 0.0)),
         counts=res.get("counts") or {},
         timings=res.get("timings") or {},
         failure=failure,
