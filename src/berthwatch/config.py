@@ -58,23 +58,35 @@ class VesselConfig:
 
 @dataclass(frozen=True)
 class EquipmentConfig:
-    """Vehicle and container detection (detect.py)."""
+    """Vehicle and container detection (equipment.py)."""
 
     max_pixel_size_m: float = 1.2  # coarser imagery: equipment is not searched (said in the summary)
     min_length_m: float = 3.0
     max_length_m: float = 16.0  # longer than a 40 ft container or a semi-trailer: not equipment
     min_width_m: float = 1.5  # narrower: road markings, rails
-    max_width_m: float = 3.5  # wider: buildings, sheds, crane gantries
-    tophat_m: float = 4.5  # top-hat square side: slightly wider than a container (2.44 m) or a truck
-    low_z: float = 3.0  # hysteresis on top-hat contrast (robust z over open pavement)
+    max_width_m: float = 3.9  # wider: buildings, sheds, crane gantries (a tank is ~3.5 m; blur adds a pixel)
+    max_elongation: float = 7.0  # longer for its width than a 40 ft container (5): rails, kerbs, crane shadows
+    cell_m: float = 6.0  # the pavement background is computed on cells this wide (about a 20 ft module)
+    background_m: float = 45.0  # window of the local pavement median and noise (much wider than a row)
+    low_z: float = 3.0  # hysteresis on band-RMS contrast to the local pavement (local robust sigmas)
     high_z: float = 6.0
     min_rectangularity: float = 0.55  # pixel area / oriented rectangle area
     water_margin_m: float = 3.0  # land this close to water (quay edge, fenders) is not searched
     roof_min_m: float = 20.0  # bright regions at least this wide are roofs (not searched)
     roof_z: float = 4.0  # how bright (robust z over pavement) a roof-scale opening must be
-    max_row_length_m: float = 62.0  # merged container rows up to this length are cut into modules
+    max_texture: float = 2.0  # ground rougher than this x the scene's smoothest pavement is not searched
+    shadow_max_ratio: float = 0.8  # a shadow is darker than this fraction of the pavement in every band
+    shadow_min_m: float = 6.0  # dark regions at least this wide (building shadows) give the sky-lit band ratios
+    shadow_tolerance: float = 0.06  # band ratios this close (RMS) to pavement-to-shadow mixtures are shadow
+    shadow_min_fraction: float = 0.3  # ... and at least this far from pavement towards full shadow
+    max_row_length_m: float = 110.0  # merged container rows up to this length are cut into modules
+    max_block_width_m: float = 16.0  # merged blocks up to this wide (about 5 rows) are cut into rows
     container_20ft_m: float = 6.06  # ISO container module lengths used to cut merged rows
     container_40ft_m: float = 12.19
+    container_width_m: float = 2.44  # ISO container width (rows side by side are cut at this module)
+    row_gap_m: float = 0.5  # typical gap between rows side by side (added to the module width)
+    end_gap_m: float = 0.4  # typical gap between containers end to end
+    seam_contrast: float = 0.25  # a 12 m strip is two 20 ft modules when its middle is this much weaker
 
 
 @dataclass(frozen=True)

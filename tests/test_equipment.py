@@ -1,0 +1,184 @@
+"""Known-answer tests for quay equipment detection (berthwatch.equipment) on small synthetic quays.
+
+The scenes come from :mod:`berthwatch.synth` (a straight quay, land to the east, cranes on the quay edge and a
+shed) with equipment placed explicitly, so every object's size, heading and position is known.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import numpy as np
+import pytest
+
+from berthwatch import synth
+from berthwatch.config import EquipmentConfig
+from berthwatch.equipment import detect_equipment, equipment_supported
+from berthwatch.geo import heading_difference
+from berthwatch.masks import water_mask
+
+PX = 0.8
+ROW_STEP = 12.19 + 0.4  # 40 ft containers end to end with a 0.4 m gap
+
+
+def _spec(equipment: list[synth.EquipmentSpec], px: float = PX, seed: int = 20001) -> synth.PortSpec:
+    return synth.PortSpec(
+        seed=seed,
+        width_m=320,
+        height_m=240,
+        pixel_size_m=px,
+        layout="quay",
+        land_side=90,
+        vessels=[],
+        equipment=equipment,
+    )
+
+
+@functools.lru_cache(maxsize=8)
+def _render(key: str, px: float = PX) -> tuple[object, object, np.ndarray]:
+    eq = _LAYOUTS[key]()
+    port = synth.make_port(_spec(eq, px))
+    ss = synth.render(port, synth.DateSpec(date=dt.date(2025, 1, 18)))
+    scene = ss.to_scene()
+    land = ~water_mask(scene) & scene.valid
+    return scene, ss, land
+
+
+def _row(colour: str = "red", n: int = 5, length: float = 12.19) -> list[synth.EquipmentSpec]:
+    step = length + 0.4
+    return [
+        synth.EquipmentSpec(
+            x=125, y=-110 + k * step, length_m=length, width_m=2.44, heading_deg=0, subtype="container", colour=colour
+        )
+        for k in range(n)
+    ]
+
+
+def _vehicles() -> list[synth.EquipmentSpec]:
+    return [
+        synth.EquipmentSpec(x=120, y=60, length_m=9.0, width_m=2.5, heading_deg=30, model="truck", colour="olive"),
+        synth.EquipmentSpec(x=140, y=-20, length_m=7.0, width_m=3.5, heading_deg=75, model="tank", colour="olive"),
+        synth.EquipmentSpec(x=110, y=-60, length_m=4.6, width_m=1.8, heading_deg=140, model="car", colour="white"),
+        synth.EquipmentSpec(x=150, y=90, length_m=4.6, width_m=1.8, heading_deg=10, model="car", colour="black"),
+    ]
+
+
+_LAYOUTS = {
+    "row40": lambda: _row("red", 5, 12.19),
+    "row20": lambda: _row("blue", 6, 6.06),
+    "vehicles": _vehicles,
+    "empty": lambda: [],
+}
+
+
+def _truth_equipment(ss) -> list:
+    return [t for t in ss.truth if t.kind == "equipment"]
+
+
+def _matches(dets, truth, tol_m: float = 3.0):
+    """For each truth object, the detection whose centroid is nearest (within ``tol_m``), or None."""
+    out = []
+    for t in truth:
+        c = t.polygon.centroid
+        best, bd = None, tol_m
+        for d in dets:
+            dd = d.geometry.centroid.distance(c)
+            if dd < bd:
+                best, bd = d, dd
+        out.append(best)
+    return out
+
+
+def test_coarse_pixels_are_skipped_with_a_note():
+    port = synth.make_port(_spec([], px=3.0))
+    scene = synth.render(port, synth.DateSpec(date=dt.date(2025, 1, 18))).to_scene()
+    ok, why = equipment_supported(scene, EquipmentConfig())
+    assert not ok
+    assert "3.00 m" in why and "1.2" in why
+    fine = synth.render(synth.make_port(_spec([], px=1.0)), synth.DateSpec(date=dt.date(2025, 1, 18))).to_scene()
+    assert equipment_supported(fine, EquipmentConfig()) == (True, "")
+
+
+def test_land_mask_of_wrong_shape_is_refused():
+    scene, _ss, land = _render("empty")
+    with pytest.raises(ValueError, match="land mask shape"):
+        detect_equipment(scene, land[:-1])
+
+
+def test_no_land_gives_no_equipment():
+    scene, _ss, land = _render("row40")
+    assert detect_equipment(scene, np.zeros_like(land)) == []
+
+
+@pytest.mark.xfail(reason="touching rows are under-split at 0.8 m (weakness)", strict=False)
+@pytest.mark.parametrize(("key", "length"), [("row40", 12.19), ("row20", 6.06)])
+def test_row_of_touching_containers_gives_one_detection_each(key, length):
+    scene, ss, land = _render(key)
+    truth = _truth_equipment(ss)
+    dets = detect_equipment(scene, land)
+    found = _matches(dets, truth)
+    assert all(d is not None for d in found), f"{sum(d is None for d in found)} of {len(truth)} containers missed"
+    assert len({id(d) for d in found}) == len(truth), "two containers share one detection"
+    for d in found:
+        assert d.length_m == pytest.approx(length, rel=0.10)
+        assert d.width_m == pytest.approx(2.44, abs=1.0)
+
+
+@pytest.mark.xfail(reason="olive truck on concrete missed (weakness)", strict=False)
+def test_scattered_vehicles_found_with_heading():
+    """A truck, a tank, a white car on bright concrete and a black one: all found, heading within 10 degrees."""
+    scene, ss, land = _render("vehicles")
+    truth = _truth_equipment(ss)
+    found = _matches(detect_equipment(scene, land), truth)
+    for t, d in zip(truth, found, strict=True):
+        assert d is not None, f"{t.extra.get('model')} {t.extra.get('colour')} missed"
+        assert heading_difference(d.heading_deg, t.heading_deg) <= 10.0
+        assert d.length_m == pytest.approx(t.length_m, rel=0.25)
+
+
+@pytest.mark.xfail(reason="black car missed (weakness)", strict=False)
+def test_dark_and_bright_vehicles_have_their_polarity():
+    scene, ss, land = _render("vehicles")
+    truth = _truth_equipment(ss)
+    found = _matches(detect_equipment(scene, land), truth)
+    by_colour = {t.extra.get("colour"): d for t, d in zip(truth, found, strict=True)}
+    assert by_colour["white"] is not None and by_colour["white"].features["bright"] == 1.0
+    assert by_colour["black"] is not None and by_colour["black"].features["bright"] == 0.0
+
+
+@pytest.mark.xfail(reason="shed eaves / crane shadow edges give false pieces (weakness)", strict=False)
+def test_shed_and_cranes_give_no_equipment():
+    """The quay holds cranes (legs, frames, long shadows) and a shed with rooftop clutter, but no equipment."""
+    scene, ss, land = _render("empty")
+    assert _truth_equipment(ss) == []
+    dets = detect_equipment(scene, land)
+    assert dets == [], [(round(d.length_m, 1), round(d.width_m, 1), d.confidence) for d in dets]
+
+
+@pytest.mark.xfail(reason="confidence does not yet separate clutter (weakness)", strict=False)
+def test_confidence_ranks_true_detections_first():
+    scene, ss, land = _render("vehicles")
+    truth = _truth_equipment(ss)
+    dets = detect_equipment(scene, land)
+    true_ids = {id(d) for d in _matches(dets, truth) if d is not None}
+    good = [d.confidence for d in dets if id(d) in true_ids]
+    bad = [d.confidence for d in dets if id(d) not in true_ids]
+    assert good
+    assert all(0.0 <= d.confidence <= 1.0 for d in dets)
+    assert [d.confidence for d in dets] == sorted((d.confidence for d in dets), reverse=True)
+    if bad:
+        assert np.mean(good) > np.mean(bad)
+
+
+def test_objects_reaching_the_water_are_not_equipment():
+    """Searching a mask that stops right at the row: pieces touching the excluded side are refused."""
+    scene, ss, land = _render("row40")
+    # the row runs north-south at x = 125 m east of the centre; cut the land just west of it
+    cols = np.arange(scene.shape[1])
+    x_cut = scene.transform.c + (cols + 0.5) * scene.transform.a
+    centre_x = ss.truth[0].polygon.centroid.x
+    cut = land & (x_cut[None, :] >= centre_x - 0.5)
+    dets = detect_equipment(scene, cut)
+    near = [d for d in dets if abs(d.geometry.centroid.x - centre_x) < 3.0]
+    assert near == []
