@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import shapely
@@ -25,7 +26,10 @@ def _transformer(src: str, dst: str) -> Transformer:
 
 
 def _crs_key(crs: CRS | str) -> str:
-    return crs if isinstance(crs, str) else crs.to_wkt()
+    if isinstance(crs, str):
+        return crs
+    epsg = crs.to_epsg(confidence_threshold=100) if crs.is_epsg_code else None
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt()
 
 
 def reproject_geometry(geom: BaseGeometry, src: CRS | str, dst: CRS | str) -> BaseGeometry:
@@ -53,17 +57,23 @@ def crs_to_pixel(geom: BaseGeometry, transform: Affine) -> BaseGeometry:
     return shapely.affinity.affine_transform(geom, [inv.a, inv.b, inv.d, inv.e, inv.c, inv.f])
 
 
-@lru_cache(maxsize=256)
-def _convergence(crs_wkt: str, x: float, y: float) -> float:
-    """Meridian convergence (degrees) at a point: true azimuth = grid azimuth + convergence."""
-    pcrs = PCRS.from_user_input(crs_wkt)
-    if pcrs.is_geographic:
-        return 0.0
-    lon, lat = _transformer(crs_wkt, "EPSG:4326").transform(x, y)
-    try:
-        from pyproj import Proj
+@lru_cache(maxsize=64)
+def _proj(crs_key: str) -> Any:
+    """A pyproj Proj for a projected CRS (None for geographic ones), built once per CRS."""
+    from pyproj import Proj
 
-        return float(Proj(pcrs).get_factors(lon, lat).meridian_convergence)
+    pcrs = PCRS.from_user_input(crs_key)
+    return None if pcrs.is_geographic else Proj(pcrs)
+
+
+def _convergence(crs_key: str, x: float, y: float) -> float:
+    """Meridian convergence (degrees) at a point: true azimuth = grid azimuth + convergence."""
+    proj = _proj(crs_key)
+    if proj is None:
+        return 0.0
+    lon, lat = _transformer(crs_key, "EPSG:4326").transform(x, y)
+    try:
+        return float(proj.get_factors(lon, lat).meridian_convergence)
     except Exception:  # pragma: no cover - exotic CRS without factors
         return 0.0
 
@@ -78,7 +88,7 @@ def oriented_measures(
     meridian convergence so it is relative to true north; a geographic (lon/lat) ``crs`` is measured in the
     local UTM zone instead, since a degree is not the same length east-west and north-south.
     """
-    if crs is not None and PCRS.from_user_input(crs).is_geographic and not geom.is_empty:
+    if crs is not None and _proj(_crs_key(crs)) is None and not geom.is_empty:
         c = geom.centroid
         utm = local_utm(float(c.x), float(c.y))
         length, width, heading, _ = oriented_measures(reproject_geometry(geom, crs, utm), crs=utm)
