@@ -313,3 +313,23 @@ def test_unmasked_cloud_over_a_vessel_makes_it_unknown() -> None:
     changes = diff([clear, clouded], [clear], pair)
     by_place = {round(o.geometry.centroid.x): o.status for o in changes.objects}
     assert by_place == {round(clear.centroid[0]): "stayed", round(clouded.centroid[0]): "unknown"}
+
+
+def test_matching_thousands_of_items_is_one_to_one_and_local() -> None:
+    """A yard of 40 x 50 containers 3 m apart, shifted 0.8 m: each matches its own twin, none a neighbour."""
+    rng = np.random.default_rng(3)
+
+    def item(x: float, y: float) -> Detection:
+        g = box(x - 3.03, y - 1.22, x + 3.03, y + 1.22)
+        return Detection(g, "equipment", 0.9, 6.06, 2.44, 90.0, g.area)
+
+    xs, ys = np.meshgrid(np.arange(40) * 8.0, np.arange(50) * 3.0)
+    before = [item(x, y) for x, y in zip(xs.ravel(), ys.ravel(), strict=True)]
+    dx, dy = rng.uniform(-0.4, 0.4, size=(2, len(before)))
+    after = [item(x + 0.8 + ex, y + ey) for x, y, ex, ey in zip(xs.ravel(), ys.ravel(), dx, dy, strict=True)]
+    order = rng.permutation(len(after))
+    shuffled = [after[k] for k in order]
+    pairs = match_detections(before, shuffled, config=MatchConfig(), ground_scale=1.0)
+    matched = {i: order[j] for i, j in pairs if i is not None and j is not None}
+    assert len(matched) == len(before)
+    assert all(i == j for i, j in matched.items())

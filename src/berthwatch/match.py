@@ -27,6 +27,8 @@ from rasterio import features as rfeatures
 from rasterio.crs import CRS
 from scipy import ndimage as ndi
 from scipy.optimize import linear_sum_assignment
+from scipy.sparse import coo_array
+from scipy.sparse.csgraph import connected_components
 from shapely.geometry import shape
 from shapely.geometry.base import BaseGeometry
 from skimage.filters import apply_hysteresis_threshold
@@ -298,6 +300,21 @@ def _elongated(d: Detection) -> bool:
     return d.width_m > 0 and d.length_m / d.width_m >= 1.5
 
 
+def _components(edges: dict[tuple[int, int], float], nb: int, na: int) -> list[tuple[list[int], list[int]]]:
+    """Connected groups of a bipartite graph given by its edges: (BEFORE indices, AFTER indices) per group."""
+    if not edges:
+        return []
+    ij = np.array(list(edges), dtype=np.int64)
+    graph = coo_array((np.ones(len(ij)), (ij[:, 0], nb + ij[:, 1])), shape=(nb + na, nb + na))
+    _, labels = connected_components(graph, directed=False)
+    groups: dict[int, tuple[list[int], list[int]]] = {}
+    for i in sorted(set(ij[:, 0].tolist())):
+        groups.setdefault(int(labels[i]), ([], []))[0].append(i)
+    for j in sorted(set(ij[:, 1].tolist())):
+        groups.setdefault(int(labels[nb + j]), ([], []))[1].append(j)
+    return list(groups.values())
+
+
 def match_detections(
     before: Sequence[Detection],
     after: Sequence[Detection],
@@ -320,30 +337,42 @@ def match_detections(
         Matched pairs first, then unmatched BEFORE detections ``(i, None)``, then unmatched AFTER ``(None, j)``.
     """
     nb, na = len(before), len(after)
-    cost = np.full((nb, na), _INFEASIBLE)
-    for i, b in enumerate(before):
-        for j, a in enumerate(after):
-            if a.kind != b.kind:
-                continue
-            gate = _max_shift_m(b.kind, config) + registration_m
-            iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=ground_scale)
-            if dist > gate:
-                continue
-            if dlen > config.length_tolerance:
-                continue
-            if _elongated(b) and _elongated(a) and dhead > config.max_heading_change_deg:
-                continue
-            cost[i, j] = (1.0 - iou) + min(dist / max(gate, 1e-9), 2.0) + dlen + dhead / 90.0
+    edges: dict[tuple[int, int], float] = {}
+    # Only pairs whose centroids lie within the largest gate can be feasible: find them with an STRtree
+    # instead of testing every pair (thousands of equipment items per date at sub-metre pixels).
+    max_gate_m = max(config.max_vessel_shift_m, config.max_equipment_shift_m) + registration_m
+    centres_b = shapely.points([d.centroid for d in before]) if nb else np.empty(0, dtype=object)
+    centres_a = shapely.points([d.centroid for d in after]) if na else np.empty(0, dtype=object)
+    near_b, near_a = (
+        shapely.STRtree(centres_a).query(centres_b, predicate="dwithin", distance=max_gate_m / ground_scale)
+        if nb and na
+        else (np.empty(0, dtype=int), np.empty(0, dtype=int))
+    )
+    for i, j in zip(near_b.tolist(), near_a.tolist(), strict=True):
+        b, a = before[i], after[j]
+        if a.kind != b.kind:
+            continue
+        gate = _max_shift_m(b.kind, config) + registration_m
+        iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=ground_scale)
+        if dist > gate or dlen > config.length_tolerance:
+            continue
+        if _elongated(b) and _elongated(a) and dhead > config.max_heading_change_deg:
+            continue
+        edges[(i, j)] = (1.0 - iou) + min(dist / max(gate, 1e-9), 2.0) + dlen + dhead / 90.0
     pairs: list[tuple[int | None, int | None]] = []
     used_b: set[int] = set()
     used_a: set[int] = set()
-    if nb and na:
-        rows, cols = linear_sum_assignment(cost)
-        for i, j in zip(rows, cols, strict=True):
-            if cost[i, j] < _INFEASIBLE:
-                pairs.append((int(i), int(j)))
-                used_b.add(int(i))
-                used_a.add(int(j))
+    for rows_b, cols_a in _components(edges, nb, na):
+        # one small assignment problem per connected group of feasible pairs (never an nb x na matrix)
+        cost = np.full((len(rows_b), len(cols_a)), _INFEASIBLE)
+        for r, i in enumerate(rows_b):
+            for c, j in enumerate(cols_a):
+                cost[r, c] = edges.get((i, j), _INFEASIBLE)
+        for r, c in zip(*linear_sum_assignment(cost), strict=True):
+            if cost[r, c] < _INFEASIBLE:
+                pairs.append((rows_b[r], cols_a[c]))
+                used_b.add(rows_b[r])
+                used_a.add(cols_a[c])
     pairs.extend((i, None) for i in range(nb) if i not in used_b)
     pairs.extend((None, j) for j in range(na) if j not in used_a)
     return pairs
