@@ -13,7 +13,9 @@ that load from other programs drifting over time hits every count alike; the bes
 compared. The time includes starting the local dask cluster (worker processes import berthwatch), which is part
 of what a user waits for. Also printed: the sums of the per-pair wall and CPU times measured inside the workers
 (CPU well below wall means the cores were busy with other work), the load average, and whether the pair counts
-of every run are identical. Nothing is asserted on timings.
+of every run are identical. A calibration runs equal pure-Python CPU tasks on a process pool of each size: the
+speed-up the machine gives that many processes at that moment is the ceiling for the batch (on a machine shared
+with other work it can be far below the number of cores). Nothing is asserted on timings.
 """
 
 from __future__ import annotations
@@ -68,6 +70,29 @@ def render_place(
         render(port, date, which=0).write(folder / f"{d:%Y%m%d}_08{10 + k:02d}00_ssc1_u{k + 1:04d}_visual.tif")
 
 
+def _spin(n: int) -> float:
+    """Pure-Python CPU work (no I/O, no memory traffic); returns the CPU seconds it took."""
+    t = time.process_time()
+    s = 0
+    for i in range(n):
+        s += i
+    return time.process_time() - t
+
+
+def calibrate(workers: list[int], *, tasks: int = 8, n: int = 20_000_000) -> dict[int, float]:
+    """Wall time of ``tasks`` equal CPU-bound tasks on a process pool of each size: the speed-up this machine
+    gives that many processes right now (the ceiling for the batch, whatever else is running)."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    out: dict[int, float] = {}
+    for k in workers:
+        t0 = time.perf_counter()
+        with ProcessPoolExecutor(k) as ex:
+            list(ex.map(_spin, [n] * tasks))
+        out[k] = time.perf_counter() - t0
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=8, help="pairs in all (default 8)")
@@ -117,6 +142,9 @@ def main() -> None:
             cpu[n].append(sum(o.cpu_seconds for o in result.outcomes))
             print(f"  run {r + 1}, {n} worker(s): {wall:.1f} s ({result.count('ok')}/{len(result.outcomes)} ok), "
                   f"load average now {os.getloadavg()[0]:.1f}")  # fmt: skip
+    cal = calibrate(args.workers)
+    cal_txt = ", ".join(f"{k} process(es) {w:.1f} s" for k, w in cal.items())
+    print(f"calibration, {8} equal pure-Python CPU tasks on a process pool: {cal_txt}")
     base = min(walls[args.workers[0]])
     rows = [
         [n, f"{min(walls[n]):.1f}", " ".join(f"{w:.1f}" for w in walls[n]), f"{min(serial[n]):.1f}",
@@ -131,8 +159,10 @@ def main() -> None:
     print(f"pair counts identical across all runs: {'yes' if same else 'NO'}")
     if len(args.workers) > 1:
         last = args.workers[-1]
+        ceiling = cal[args.workers[0]] / cal[last]
         print(f"\nspeed-up {last} vs {args.workers[0]} worker(s): {base / min(walls[last]):.2f}x "
-              f"(ideal {last / args.workers[0]:.0f}x on idle cores)")  # fmt: skip
+              f"(ideal {last / args.workers[0]:.0f}x on idle cores; this machine gave {last} plain CPU-bound processes "
+              f"{ceiling:.2f}x just now)")  # fmt: skip
     if args.workdir is None:
         shutil.rmtree(work, ignore_errors=True)
 
