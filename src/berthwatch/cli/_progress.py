@@ -11,7 +11,15 @@ from tqdm import tqdm
 @contextmanager
 def stage_bar(desc: str, *, disable: bool) -> Iterator[Callable[[str, float], None]]:
     """A 0–100 % bar whose postfix names the current stage."""
-    bar = tqdm(total=100, desc=desc, unit="%", disable=disable, leave=False, bar_format="{l_bar}{bar}| {postfix}")
+    # disable=None: tqdm shows the bar only on a terminal, so logs and captured stderr stay clean
+    bar = tqdm(
+        total=100,
+        desc=desc,
+        unit="%",
+        disable=True if disable else None,
+        leave=False,
+        bar_format="{l_bar}{bar}| {postfix}",
+    )
 
     def update(stage: str, fraction: float) -> None:
         bar.set_postfix_str(stage)
