@@ -70,11 +70,11 @@ class EquipmentConfig:
     background_m: float = 45.0  # window of the local pavement median and noise (much wider than a row)
     low_z: float = 3.0  # hysteresis on band-RMS contrast to the local pavement (local robust sigmas)
     high_z: float = 6.0
-    min_rectangularity: float = 0.55  # pixel area / oriented rectangle area
-    water_margin_m: float = 3.0  # land this close to water (quay edge, fenders) is not searched
+    min_rectangularity: float = 0.4  # pixel area / oriented rectangle area (proposals; the classifier decides)
+    water_margin_m: float = 1.5  # land this close to water (quay edge, fenders) is not searched
     roof_min_m: float = 20.0  # bright regions at least this wide are roofs (not searched)
     roof_z: float = 4.0  # how bright (robust z over pavement) a roof-scale opening must be
-    max_texture: float = 2.0  # ground rougher than this x the scene's smoothest pavement is not searched
+    max_texture: float = float("inf")  # rougher ground (x the smoothest pavement) is not searched; inf: classifier
     shadow_max_ratio: float = 0.8  # a shadow is darker than this fraction of the pavement in every band
     shadow_min_m: float = 6.0  # dark regions at least this wide (building shadows) give the sky-lit band ratios
     shadow_tolerance: float = 0.06  # band ratios this close (RMS) to pavement-to-shadow mixtures are shadow
@@ -87,6 +87,10 @@ class EquipmentConfig:
     row_gap_m: float = 0.5  # typical gap between rows side by side (added to the module width)
     end_gap_m: float = 0.4  # typical gap between containers end to end
     seam_contrast: float = 0.25  # a 12 m strip is two 20 ft modules when its middle is this much weaker
+    ring_m: float = 4.0  # ring around a candidate where its surroundings (contrast, shadow) are measured
+    min_confidence: float = 0.5  # candidates below this classifier probability are dropped
+    levels_z: tuple[float, ...] = (1.5, 2.0, 3.0, 4.5, 7.0, 11.0, 17.0)  # contrast levels at which pieces are proposed
+    max_overlap: float = 0.3  # a proposal covering this share of a more probable one (or vice versa) is that item
 
 
 @dataclass(frozen=True)

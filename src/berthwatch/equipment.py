@@ -19,23 +19,37 @@ All sizes come from :class:`~berthwatch.config.EquipmentConfig` in metres and ar
 
 from __future__ import annotations
 
+import functools
+import io
 import logging
 import math
+from dataclasses import dataclass
+from importlib import resources
+from typing import Any
 
 import numpy as np
+import shapely
 from scipy import ndimage as ndi
 from shapely.geometry import MultiPoint, Polygon
 from skimage import filters
 
 from berthwatch.config import EquipmentConfig
-from berthwatch.detect import _footprint, _logistic, _odd, _px, measure
+from berthwatch.detect import _footprint, _odd, _px, measure
 from berthwatch.models import Detection, Scene
 
 log = logging.getLogger(__name__)
 
 _EQUIPMENT = EquipmentConfig()
 
-__all__ = ["detect_equipment", "equipment_supported"]
+__all__ = [
+    "FEATURE_NAMES",
+    "detect_equipment",
+    "equipment_candidates",
+    "equipment_model",
+    "equipment_supported",
+    "load_training_table",
+    "make_classifier",
+]
 
 
 def equipment_supported(scene: Scene, config: EquipmentConfig = _EQUIPMENT) -> tuple[bool, str]:
@@ -143,41 +157,77 @@ def _shadow_mask(ratio: np.ndarray, domain: np.ndarray, scene: Scene, *, config:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# detection
+# candidates and their evidence
 # ---------------------------------------------------------------------------------------------------------------
-def detect_equipment(
+#: Per-candidate evidence given to the classifier, in this order (sizes in metres, contrasts as local z-scores or
+#: ratios to the local pavement, so that one model serves 0.5-1.2 m pixels and both band layouts).
+FEATURE_NAMES: tuple[str, ...] = (
+    "pixel_size_m",
+    "has_nir",
+    "length_m",
+    "width_m",
+    "log_area_m2",
+    "elongation",
+    "rectangularity",
+    "fit",
+    "z_peak",
+    "z_mean",
+    "z_signed",
+    "z_nir",
+    "ratio_mean",
+    "ratio_spread",
+    "ring_z",
+    "edge_z",
+    "bright",
+    "split",
+    "parent_length_m",
+    "parent_width_m",
+    "texture",
+    "shadow_ring",
+    "shadow_sun",
+    "water_dist_m",
+    "neighbours",
+    "aligned_neighbours",
+    "level_z",
+)
+
+TABLE_NAME = "equipment_training.npz"
+
+
+@dataclass
+class _Candidate:
+    """One piece that may be an item: its footprint, measures and evidence (``FEATURE_NAMES``)."""
+
+    geometry: Polygon
+    length_m: float
+    width_m: float
+    heading_deg: float
+    area_m2: float
+    features: dict[str, float]
+
+
+def equipment_candidates(
     scene: Scene,
     land: np.ndarray,
     *,
     config: EquipmentConfig = _EQUIPMENT,
     valid: np.ndarray | None = None,
-) -> list[Detection]:
-    """Vehicles and containers on quays and hardstands (only meaningful at pixels of about 1.2 m or finer).
-
-    Parameters
-    ----------
-    scene
-        The scene (any band layout).
-    land
-        Boolean (rows, cols): where to search (land; objects lying on the water domain are vessels).
-    config
-        Sizes in metres.
-    valid
-        Boolean (rows, cols); defaults to ``scene.valid``.
+) -> tuple[list[_Candidate], np.ndarray]:
+    """Item-sized pieces of anomalous pavement (high recall) and their evidence.
 
     Returns
     -------
-    list of :class:`~berthwatch.models.Detection` with ``kind="equipment"``, in decreasing confidence, with
-    per-object evidence in ``features`` (``z_peak``, ``rectangularity``, ``elongation``, ``bright``,
-    ``fit``, ``split``).
+    candidates : list of pieces (oriented footprint in the scene CRS, measures, features dict)
+    features : (n, len(FEATURE_NAMES)) float64 matrix, in ``FEATURE_NAMES`` order
     """
     valid = scene.valid if valid is None else (valid & scene.valid)
     if land.shape != scene.shape:
         raise ValueError(f"land mask shape {land.shape} != scene shape {scene.shape}")
     land = land.astype(bool)
     domain = land & valid
+    empty = np.zeros((0, len(FEATURE_NAMES)))
     if domain.sum() < 100:
-        return []
+        return [], empty
     # open pavement: land away from the water's edge (fenders, moored hulls leaking onto the quay)
     edge_px = max(1, round(_px(config.water_margin_m, scene)))
     search = ndi.binary_erosion(domain, iterations=edge_px, border_value=1)
@@ -195,19 +245,86 @@ def detect_equipment(
     roof = (opened - gmed) / gmad > config.roof_z
     search &= ~ndi.binary_dilation(roof, iterations=max(1, round(_px(2.0, scene))))
     search &= ~shadow
-    # open pavement is smooth: rough ground (rubble, vegetation, dense urban fabric) is not searched
     search &= texture <= config.max_texture
-    dets: list[Detection] = []
+    water_dist = ndi.distance_transform_edt(domain) * scene.pixel_size_m
+    ctx = _Context(
+        scene=scene,
+        z=z,
+        zr=zr,
+        zs=zs,
+        ratio=ratio,
+        texture=texture,
+        shadow=shadow,
+        water=~land,
+        water_dist=water_dist,
+        has_nir="nir" in scene.bands,
+        sun=_sun_step(scene),
+    )
+    cands: list[_Candidate] = []
+    # items in dense blocks only come apart at higher contrast levels: item-sized pieces are collected at
+    # every level (a component tree cut at a few levels); overlapping proposals are resolved after scoring
     for polarity in ("bright", "dark"):
         side = (zs > 0) if polarity == "bright" else (zs < 0)
         score = np.where(search & side, zr, 0.0)
-        cand = filters.apply_hysteresis_threshold(score, config.low_z, config.high_z)
-        dets.extend(_objects(cand, zr, scene, config=config, polarity=polarity, water=~land))
-    dets.sort(key=lambda d: -d.confidence)
-    log.debug("equipment: %d detections", len(dets))
-    return dets
+        for level in config.levels_z:
+            cand = filters.apply_hysteresis_threshold(score, level, level * config.high_z / config.low_z)
+            for c in _objects(cand, ctx, config=config, polarity=polarity):
+                c.features["level_z"] = level
+                cands.append(c)
+    _neighbourhood(cands, scene)
+    x = np.array([[c.features[k] for k in FEATURE_NAMES] for c in cands], dtype=np.float64) if cands else empty
+    return cands, x
 
 
+@dataclass
+class _Context:
+    scene: Scene
+    z: np.ndarray
+    zr: np.ndarray
+    zs: np.ndarray
+    ratio: np.ndarray
+    texture: np.ndarray
+    shadow: np.ndarray
+    water: np.ndarray
+    water_dist: np.ndarray
+    has_nir: bool
+    sun: tuple[float, float]
+
+
+def _sun_step(scene: Scene) -> tuple[float, float]:
+    """Unit step (rows, cols) pointing away from the sun on the image grid (where shadows are cast).
+
+    The sun azimuth is not in the scene metadata: a morning sun in the south-east (150 degrees, Planet's sun-
+    synchronous pass at mid latitudes) is assumed; the feature only says how dark the ground is on that side.
+    """
+    az = math.radians(150.0 + 180.0)
+    # north is up (row decreases): step in (row, col)
+    return (-math.cos(az), math.sin(az))
+
+
+def _neighbourhood(cands: list[_Candidate], scene: Scene) -> None:
+    """Density of candidates around each one (rows and blocks of items) and how many share its heading."""
+    if not cands:
+        return
+    from scipy.spatial import cKDTree
+
+    xy = np.array([[c.geometry.centroid.x, c.geometry.centroid.y] for c in cands]) * scene.ground_scale
+    heads = np.array([c.heading_deg for c in cands])
+    tree = cKDTree(xy)
+    for i, nb in enumerate(tree.query_ball_point(xy, r=30.0)):
+        others = [j for j in nb if j != i]
+        cands[i].features["neighbours"] = float(len(others))
+        if others:
+            d = np.abs(heads[others] - heads[i]) % 180.0
+            d = np.minimum(d, 180.0 - d)
+            cands[i].features["aligned_neighbours"] = float(np.sum(d <= 10.0))
+        else:
+            cands[i].features["aligned_neighbours"] = 0.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# splitting blobs into items
+# ---------------------------------------------------------------------------------------------------------------
 def _oriented_frame(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pixel coordinates projected on the long (u) and short (t) sides of the minimum rotated rectangle."""
     rr, cc = np.nonzero(mask)
@@ -266,15 +383,8 @@ def _seam_strength(u: np.ndarray, weight: np.ndarray, at: float) -> float:
     return max(0.0, 1.0 - mid / max(side, 1e-6))
 
 
-def _objects(
-    cand: np.ndarray,
-    zr: np.ndarray,
-    scene: Scene,
-    *,
-    config: EquipmentConfig,
-    polarity: str,
-    water: np.ndarray,
-) -> list[Detection]:
+def _objects(cand: np.ndarray, ctx: _Context, *, config: EquipmentConfig, polarity: str) -> list[_Candidate]:
+    scene = ctx.scene
     px = scene.pixel_size_m
     lab, n = ndi.label(cand)
     if n == 0:
@@ -285,15 +395,16 @@ def _objects(
     keep = np.flatnonzero((area_px >= max(min_a, 3)) & (area_px <= max_a)) + 1
     slices = ndi.find_objects(lab)
     module_w = config.container_width_m + config.row_gap_m
-    out: list[Detection] = []
+    pad = max(2, round(_px(config.ring_m, scene)) + 1)
+    out: list[_Candidate] = []
     for i in keep:
         sl = slices[i - 1]
         if sl is None:
             continue
-        r0, r1 = max(0, sl[0].start - 1), min(scene.height, sl[0].stop + 1)
-        c0, c1 = max(0, sl[1].start - 1), min(scene.width, sl[1].stop + 1)
+        r0, r1 = max(0, sl[0].start - pad), min(scene.height, sl[0].stop + pad)
+        c0, c1 = max(0, sl[1].start - pad), min(scene.width, sl[1].stop + pad)
         sub = ndi.binary_fill_holes(lab[r0:r1, c0:c1] == i)
-        zsub = zr[r0:r1, c0:c1]
+        zsub = ctx.zr[r0:r1, c0:c1]
         u, t, rr, cc = _oriented_frame(sub)
         length = (float(np.ptp(u)) + 1.0) * px
         width = (float(np.ptp(t)) + 1.0) * px
@@ -324,19 +435,17 @@ def _objects(
                 part = np.zeros_like(sub)
                 idx = np.flatnonzero(sel_t)[sel]
                 part[rr[idx], cc[idx]] = True
-                det = _piece(
+                c = _piece(
                     part,
-                    r0,
-                    c0,
-                    scene,
-                    zsub=zsub,
-                    water=water[r0:r1, c0:c1],
+                    (r0, r1, c0, c1),
+                    ctx,
                     config=config,
                     polarity=polarity,
-                    split=(k_across * k_along) > 1,
+                    split=float(k_across * k_along),
+                    parent=(length, width),
                 )
-                if det is not None:
-                    out.append(det)
+                if c is not None:
+                    out.append(c)
     return out
 
 
@@ -366,37 +475,58 @@ def _modules_along(length: float, u: np.ndarray, w: np.ndarray, *, px: float, co
 
 def _piece(
     part: np.ndarray,
-    r0: int,
-    c0: int,
-    scene: Scene,
+    box: tuple[int, int, int, int],
+    ctx: _Context,
     *,
-    zsub: np.ndarray,
-    water: np.ndarray,
     config: EquipmentConfig,
     polarity: str,
-    split: bool,
-) -> Detection | None:
+    split: float,
+    parent: tuple[float, float],
+) -> _Candidate | None:
+    scene = ctx.scene
     px = scene.pixel_size_m
+    r0, r1, c0, c1 = box
     npx = int(part.sum())
     if npx < 3:
         return None
     geom = _footprint(part, r0, c0, scene)
     length, width, heading, rect = measure(geom, scene)
-    if not (config.min_length_m <= length <= config.max_length_m):
+    if not (config.min_length_m - px <= length <= config.max_length_m + px):
         return None
-    if not (config.min_width_m <= width <= config.max_width_m):
+    if not (config.min_width_m - px <= width <= config.max_width_m + px):
         return None
     if length / max(width, 1e-6) > config.max_elongation:
         return None
     # objects reaching the water are hull parts leaking onto the quay
-    if (ndi.binary_dilation(part) & water).any():
+    water = ctx.water[r0:r1, c0:c1]
+    grown = ndi.binary_dilation(part)
+    if (grown & water).any():
         return None
     a_m2 = npx * px * px
     rectangularity = min(1.0, a_m2 / max(rect.area * scene.ground_scale**2, 1e-9))
     if rectangularity < config.min_rectangularity:
         return None
-    zpk = float(np.percentile(zsub[part], 90))
-    # how well the size fits a known item: container modules or the vehicle range
+    zsub = ctx.zr[r0:r1, c0:c1]
+    zin = zsub[part]
+    zb = ctx.z[:, r0:r1, c0:c1][:, part]
+    rb = ctx.ratio[:, r0:r1, c0:c1][:, part]
+    nir = scene.bands.index("nir") if ctx.has_nir else None
+    vis = [k for k in range(zb.shape[0]) if k != nir]
+    k_ring = max(1, round(_px(config.ring_m, scene)))
+    ring = ndi.binary_dilation(part, iterations=k_ring) & ~ndi.binary_dilation(part, iterations=1)
+    edge = grown & ~part
+    shadow = ctx.shadow[r0:r1, c0:c1]
+    # the ground on the side away from the sun, one to three metres out
+    dr, dc = ctx.sun
+    steps = max(1, round(_px(3.0, scene)))
+    rr, cc = np.nonzero(part)
+    sun_side = np.zeros_like(part)
+    for s in range(1, steps + 1):
+        r2 = np.clip(np.round(rr + dr * s).astype(int), 0, part.shape[0] - 1)
+        c2 = np.clip(np.round(cc + dc * s).astype(int), 0, part.shape[1] - 1)
+        sun_side[r2, c2] = True
+    sun_side &= ~part
+    gray_ratio = ctx.ratio[:, r0:r1, c0:c1].mean(axis=0)
     fit_c = (
         min(
             abs(length - config.container_20ft_m) / config.container_20ft_m,
@@ -405,22 +535,151 @@ def _piece(
         + abs(width - config.container_width_m) / config.container_width_m
     )
     fit = max(0.0, 1.0 - 2.0 * min(fit_c, 0.5))
-    x = 1.2 * math.log(max(zpk, 1e-3) / config.high_z) + 4.0 * (rectangularity - 0.6) + 0.8 * fit + 0.3
-    conf = _logistic(x)
-    return Detection(
+    rm = rb.mean(axis=1)
+    feats = {
+        "pixel_size_m": px,
+        "has_nir": 1.0 if ctx.has_nir else 0.0,
+        "length_m": float(length),
+        "width_m": float(width),
+        "log_area_m2": math.log(a_m2),
+        "elongation": float(length / max(width, 1e-6)),
+        "rectangularity": float(rectangularity),
+        "fit": fit,
+        "z_peak": float(np.percentile(zin, 90)),
+        "z_mean": float(zin.mean()),
+        "z_signed": float(zb[vis].mean()),
+        "z_nir": float(zb[nir].mean()) if nir is not None else 0.0,
+        "ratio_mean": float(rm[vis].mean() - 1.0),
+        "ratio_spread": float(np.std(rm[vis])),
+        "ring_z": float(zsub[ring].mean()) if ring.any() else 0.0,
+        "edge_z": float(zsub[edge].mean()) if edge.any() else 0.0,
+        "bright": 1.0 if polarity == "bright" else 0.0,
+        "split": split,
+        "parent_length_m": float(parent[0]),
+        "parent_width_m": float(parent[1]),
+        "texture": float(ctx.texture[r0:r1, c0:c1][part].mean()),
+        "shadow_ring": float(shadow[ring].mean()) if ring.any() else 0.0,
+        "shadow_sun": float(gray_ratio[sun_side].mean() - 1.0) if sun_side.any() else 0.0,
+        "water_dist_m": float(ctx.water_dist[r0:r1, c0:c1][part].max()),
+        "neighbours": 0.0,
+        "aligned_neighbours": 0.0,
+    }
+    return _Candidate(
         geometry=rect,
-        kind="equipment",
-        confidence=round(conf, 4),
         length_m=float(length),
         width_m=float(width),
         heading_deg=float(heading),
         area_m2=float(a_m2),
-        features={
-            "z_peak": zpk,
-            "rectangularity": float(rectangularity),
-            "elongation": float(length / max(width, 1e-6)),
-            "bright": 1.0 if polarity == "bright" else 0.0,
-            "fit": float(fit),
-            "split": float(split),
-        },
+        features=feats,
     )
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# classifier
+# ---------------------------------------------------------------------------------------------------------------
+def load_training_table() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The shipped training table (``berthwatch/data/equipment_training.npz``, made by
+    ``bench/train_equipment.py``).
+
+    Returns
+    -------
+    x : (n, len(FEATURE_NAMES)) float64 features
+    y : (n,) int labels (1 item, 0 clutter)
+    groups : (n,) str scene ids (``synth-<seed>``)
+    weight : (n,) float64 sample weights (clutter was subsampled per scene; the weight restores its share)
+    """
+    raw = resources.files("berthwatch.data").joinpath(TABLE_NAME).read_bytes()
+    with np.load(io.BytesIO(raw), allow_pickle=False) as f:
+        names = tuple(str(n) for n in f["feature_names"])
+        if names != FEATURE_NAMES:
+            raise ValueError(f"{TABLE_NAME} has features {names}, expected {FEATURE_NAMES}")
+        x = f["x"].astype(np.float64)
+        y = f["y"].astype(np.int64)
+        seeds = f["seed"].astype(np.int64)
+        w = f["weight"].astype(np.float64)
+    return x, y, np.array([f"synth-{s}" for s in seeds]), w
+
+
+def make_classifier() -> Any:
+    """The (unfitted) classifier: gradient-boosted trees with a fixed seed."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    return HistGradientBoostingClassifier(
+        max_iter=300, learning_rate=0.05, max_leaf_nodes=31, l2_regularization=1.0, random_state=0
+    )
+
+
+@functools.lru_cache(maxsize=1)
+def equipment_model() -> Any:
+    """The classifier fitted on the shipped training table (at first use; cached for the process)."""
+    x, y, _g, w = load_training_table()
+    model = make_classifier()
+    model.fit(x, y, sample_weight=w)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# detection
+# ---------------------------------------------------------------------------------------------------------------
+def detect_equipment(
+    scene: Scene,
+    land: np.ndarray,
+    *,
+    config: EquipmentConfig = _EQUIPMENT,
+    valid: np.ndarray | None = None,
+) -> list[Detection]:
+    """Vehicles and containers on quays and hardstands (only meaningful at pixels of about 1.2 m or finer).
+
+    Item-sized pieces of anomalous pavement are proposed (:func:`equipment_candidates`) and each is scored by a
+    classifier trained on synthetic ports (``bench/train_equipment.py``); pieces with a probability of at least
+    ``config.min_confidence`` are kept.
+
+    Parameters
+    ----------
+    scene
+        The scene (any band layout).
+    land
+        Boolean (rows, cols): where to search (land; objects lying on the water domain are vessels).
+    config
+        Sizes in metres.
+    valid
+        Boolean (rows, cols); defaults to ``scene.valid``.
+
+    Returns
+    -------
+    list of :class:`~berthwatch.models.Detection` with ``kind="equipment"``, in decreasing confidence (the
+    classifier's probability), with the per-object evidence (``FEATURE_NAMES``) in ``features``.
+    """
+    cands, x = equipment_candidates(scene, land, config=config, valid=valid)
+    if not cands:
+        return []
+    prob = equipment_model().predict_proba(x)[:, 1]
+    dets: list[Detection] = []
+    kept: list[Polygon] = []
+    # proposals from several contrast levels overlap: the most probable one of each item is kept
+    for i in np.argsort(-prob, kind="stable"):
+        if prob[i] < config.min_confidence:
+            break
+        c = cands[i]
+        g = c.geometry
+        if kept:
+            others = np.asarray(kept, dtype=object)
+            inter = shapely.area(shapely.intersection(g, others))
+            smaller = np.minimum(g.area, shapely.area(others))
+            if np.any(inter > config.max_overlap * smaller):
+                continue
+        kept.append(g)
+        dets.append(
+            Detection(
+                geometry=g,
+                kind="equipment",
+                confidence=round(float(prob[i]), 4),
+                length_m=c.length_m,
+                width_m=c.width_m,
+                heading_deg=c.heading_deg,
+                area_m2=c.area_m2,
+                features=c.features,
+            )
+        )
+    log.debug("equipment: %d candidates, %d detections", len(cands), len(dets))
+    return dets
