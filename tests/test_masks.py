@@ -92,3 +92,14 @@ def test_read_aoi_errors(tmp_path):
     pt.write_text(json.dumps({"type": "Point", "coordinates": [35.0, 34.0]}))
     with pytest.raises(VectorInputError):
         read_aoi(pt)
+
+
+@pytest.mark.parametrize("px", [1.0, 3.0])
+def test_hull_alongside_quay_is_searched_but_the_quay_is_not(px):
+    c = _harbour(px)
+    c.paint(rect(313, 450, 160, 24, 0), BRIGHT)  # alongside the straight quay at x = 300 m (land in NDWI)
+    w = water_mask(c.scene())
+    r, col = round(c.rows - 450 / px), round(313 / px)
+    assert w[r, col]  # the hull is in the vessel search domain
+    assert not w[r, round(150 / px)]  # the 300 m wide quay stays land
+    assert not w[round(c.rows - 100 / px), round(290 / px)]  # so does the quay edge away from the hull

@@ -26,7 +26,7 @@ class WaterConfig:
     min_water_area_m2: float = 20_000.0  # water bodies smaller than this are not harbour water
     min_land_hole_m2: float = 400.0  # land specks inside water smaller than this are filled (ships are kept)
     max_hole_m2: float = 30_000.0  # land enclosed by water up to this area (a ship at anchor) is searched as water
-    max_moored_width_m: float = 90.0  # quay-line bumps narrower than this (a hull or rafted pair) are water
+    max_moored_width_m: float = 90.0  # land narrower than this jutting into water (hull, rafted pair) is searched
     texture_z: float = 4.0  # water pixels rougher than the water interior by this many robust sigmas are land
     quay_tolerance_m: float = 60.0  # the quay line is straightened to this tolerance (about a hull beam)
     min_moored_beam_m: float = 12.0  # quay-line bumps narrower than this are slivers of a jagged outline
@@ -43,17 +43,23 @@ class VesselConfig:
     max_width_m: float = 70.0
     min_width_m: float = 2.0  # narrowest hull considered (with min_length_m sets the smallest blob kept)
     background_window_m: float = 600.0  # side of the window for local water statistics (wider than ships)
-    low_z: float = 3.0  # hysteresis: pixels this anomalous (RMS band contrast) may belong to an object
-    high_z: float = 5.0  # hysteresis: an object needs pixels at least this anomalous
+    low_z: float = 2.5  # hysteresis: pixels this anomalous (RMS band contrast) may belong to an object
+    high_z: float = 4.0  # hysteresis: a candidate needs pixels at least this anomalous (the classifier decides)
     shore_fringe_m: float = 5.0  # mixed land/water pixels this close to the quay line never seed an object
     close_m: float = 2.0  # gaps this small inside a hull (hatches, deck shadows) are closed
     wake_fade_fraction: float = 0.35  # the hull ends where the along-axis contrast drops below this x peak
     foam_nir_ratio: float = 0.35  # bright objects whose NIR contrast is below this x visible are foam-like
+    foam_nir_drop: float = 0.8  # a wake's NIR/visible contrast ratio is below this x the hull's
     min_rafted_beam_m: float = 6.0  # a blob is tested for rafted hulls only if at least twice this wide
     rafted_max_elongation: float = 4.5  # blobs more elongated than this are single hulls
     rafted_seam_contrast: float = 1.0  # seam/step strength (in units of the object's contrast spread)
     min_part_elongation: float = 2.0  # each part of a split must itself be hull-shaped
-    min_confidence: float = 0.2  # detections below this confidence are dropped
+    min_confidence: float = 0.8  # detections below this classifier probability are dropped (negatives in the
+    # training table are subsampled, so probabilities run high; 0.8 maximised leave-one-port-out F1 on sen2ships)
+    shore_band_m: float = 60.0  # land this close to water is segmented for hulls alongside quays (0: off)
+    shore_segment_scale: float = 100.0  # Felzenszwalb scale for that segmentation (contrast units; larger: bigger)
+    ring_m: float = 20.0  # ring around a candidate where water contrast and shore contact are measured
+    clutter_window_m: float = 300.0  # window for the share of anomalous water pixels (sea clutter) near a candidate
 
 
 @dataclass(frozen=True)

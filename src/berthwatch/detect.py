@@ -32,7 +32,7 @@ from skimage import filters
 
 from berthwatch.config import EquipmentConfig, Settings, VesselConfig
 from berthwatch.geo import oriented_measures, pixel_to_crs
-from berthwatch.masks import land_core, water_mask
+from berthwatch.masks import water_mask
 from berthwatch.models import Detection, DetectionResult, Scene
 
 log = logging.getLogger(__name__)
@@ -43,10 +43,13 @@ _EQUIPMENT = EquipmentConfig()
 _SETTINGS = Settings()
 
 __all__ = [
+    "FEATURE_NAMES",
+    "VesselCandidate",
     "contrast_bands",
     "detect",
     "detect_vessels",
     "measure",
+    "vessel_candidates",
 ]
 
 Progress = Callable[[str, float], None]
@@ -114,16 +117,18 @@ def _masked_mean_std(x: np.ndarray, m: np.ndarray, window: int) -> tuple[np.ndar
 
 
 def contrast_bands(
-    scene: Scene, domain: np.ndarray, *, window_m: float, trim_z: float = 3.0
+    scene: Scene, domain: np.ndarray, *, window_m: float, trim_z: float = 3.0, everywhere: bool = False
 ) -> tuple[np.ndarray, tuple[str, ...]]:
     """Per-band two-sided contrast ``z`` against local statistics of the ``domain`` pixels (float32).
 
     Two passes: the second recomputes the statistics without the pixels whose first-pass ``|z|`` exceeded
     ``trim_z`` (ships, wakes), so crowded anchorages do not raise their own background.
 
+    With ``everywhere`` the contrast is also given outside the domain (against the nearest water statistics).
+
     Returns
     -------
-    z : (bands, rows, cols) float32, 0 outside the domain
+    z : (bands, rows, cols) float32, 0 outside the domain unless ``everywhere``
     roles : band roles in the same order
     """
     window = _odd(_px(window_m, scene))
@@ -138,17 +143,11 @@ def contrast_bands(
             # floor on the std: the median std over the domain times a small factor (flat synthetic water)
             floor = max(float(np.median(std[domain])) * 0.25, 1e-6)
             z = (x - mean) / np.maximum(std, floor)
-            z[~domain] = 0.0
             bg = domain & (np.abs(z) < trim_z)
+        if not everywhere:
+            z[~domain] = 0.0
         out[i] = z
     return out, scene.bands
-
-
-@dataclass
-class _Object:
-    mask: np.ndarray  # bool sub-image
-    r0: int
-    c0: int
 
 
 def _footprint(obj_mask: np.ndarray, r0: int, c0: int, scene: Scene) -> Polygon:
@@ -190,33 +189,91 @@ def _touches(mask: np.ndarray, other: np.ndarray) -> bool:
 # ---------------------------------------------------------------------------------------------------------------
 # vessels
 # ---------------------------------------------------------------------------------------------------------------
+#: Per-candidate evidence given to the classifier (berthwatch.classify), in this order. Sizes are in metres or
+#: pixels with the pixel size itself as a feature, contrasts are local z-scores: one model serves 0.5-10 m.
+FEATURE_NAMES: tuple[str, ...] = (
+    "pixel_size_m",
+    "has_nir",
+    "length_m",
+    "width_m",
+    "length_px",
+    "width_px",
+    "log_area_m2",
+    "elongation",
+    "rectangularity",
+    "z_peak",
+    "z_max",
+    "z_mean",
+    "z_std",
+    "zvis_mean",
+    "zvis_median",
+    "zvis_min",
+    "zvis_max",
+    "bright_frac",
+    "znir_mean",
+    "nir_ratio",
+    "ring_z",
+    "ring_land",
+    "ring_water",
+    "land_contrast",
+    "water_side_z",
+    "fringe_frac",
+    "touches_invalid",
+    "clutter",
+    "wake_cut",
+    "split",
+    "shore_region",
+)
+
+
+@dataclass
+class VesselCandidate:
+    """One candidate object: its pixel mask in a sub-window at (r0, c0) and its evidence (``FEATURE_NAMES``)."""
+
+    mask: np.ndarray
+    r0: int
+    c0: int
+    features: dict[str, float]
+
+    def vector(self) -> np.ndarray:
+        return np.array([self.features[k] for k in FEATURE_NAMES], dtype=np.float64)
+
+
+def _extent_px(mask: np.ndarray) -> tuple[float, float]:
+    """Length and width (pixels) of a component along its principal axes."""
+    if mask.sum() < 2:
+        return 1.0, 1.0
+    u, t, _rr, _cc = _principal_axes(mask)
+    return float(np.ptp(u)) + 1.0, float(np.ptp(t)) + 1.0
+
+
 def _split_seam(mask: np.ndarray, signal: np.ndarray, *, px_m: float, config: VesselConfig) -> list[np.ndarray]:
     """Split a blob holding hulls side by side (rafted) along a seam parallel to its long axis.
 
-    The across-axis profile of the object's signed contrast is searched, in the middle of the beam, for a
-    trough (a dark seam or water sliver between the hulls) or a step (two hulls of different brightness). A cut
-    is accepted when both parts are themselves hull-shaped (at least ``min_part_elongation``).
+    Only a blob at least twice as wide as a plausible beam for its length is examined (beam ~ 0.12 x length,
+    at least ``min_rafted_beam_m``; the blur's extra pixel is discounted), and each part must keep at least
+    two pixels of beam. The across-axis profile of the signed contrast is searched, in the middle of the beam,
+    for a trough (a dark seam or water sliver) or a step (two hulls of different brightness); both parts must
+    be hull-shaped (at least ``min_part_elongation``).
     """
     u, t, rr, cc = _principal_axes(mask)
     length = (np.ptp(u) + 1.0) * px_m
-    width = (np.ptp(t) + 1.0) * px_m
-    if width < 2 * config.min_rafted_beam_m or length / max(width, 1e-6) > config.rafted_max_elongation:
-        return [mask]
+    width = np.ptp(t) * px_m  # the blur adds about one pixel across
+    beam = max(config.min_rafted_beam_m, 0.12 * length)
     nb = int(np.ptp(t)) + 1
-    if nb < 4:
+    if width < 2.0 * beam or nb < 4 or length / max(width, 1e-6) > config.rafted_max_elongation:
         return [mask]
     bins = np.clip(np.floor(t - t.min()).astype(int), 0, nb - 1)
     vals = signal[rr, cc]
     cnt = np.bincount(bins, minlength=nb).astype(np.float64)
     prof = np.bincount(bins, weights=vals, minlength=nb) / np.maximum(cnt, 1)
-    lo, hi = max(1, int(nb * 0.25)), min(nb - 1, math.ceil(nb * 0.75))
+    lo, hi = max(2, int(nb * 0.3)), min(nb - 2, math.ceil(nb * 0.7))
     if hi <= lo:
         return [mask]
     spread = float(np.std(vals)) + 1e-6
     best, best_score = -1, 0.0
-    for k in range(lo, hi):
+    for k in range(lo, hi + 1):
         left, right = prof[:k], prof[k:]
-        # step between hulls of different brightness, or trough (seam) lower than both sides
         step = abs(float(left.mean() - right.mean()))
         trough = min(float(left.max()), float(right.max())) - float(prof[k])
         score = max(step, trough) / spread
@@ -228,9 +285,8 @@ def _split_seam(mask: np.ndarray, signal: np.ndarray, *, px_m: float, config: Ve
     for sel in (bins < best, bins >= best):
         part = np.zeros_like(mask)
         part[rr[sel], cc[sel]] = True
-        pu, pt, _, _ = _principal_axes(part) if part.sum() > 2 else (u[:1], t[:1], None, None)
-        el = (np.ptp(pu) + 1.0) / (np.ptp(pt) + 1.0)
-        if el < config.min_part_elongation:
+        pl, pw = _extent_px(part)
+        if pl / pw < config.min_part_elongation or pw < 2:
             return [mask]
         parts.append(part)
     out: list[np.ndarray] = []
@@ -239,40 +295,257 @@ def _split_seam(mask: np.ndarray, signal: np.ndarray, *, px_m: float, config: Ve
     return out
 
 
-def _cut_wake(mask: np.ndarray, along_signal: np.ndarray, *, config: VesselConfig) -> np.ndarray:
-    """Keep the contiguous stretch along the long axis where the contrast stays above a fraction of its peak.
+def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, config: VesselConfig) -> np.ndarray:
+    """Trim foam (a wake) off the ends of an object's long axis, only where there is evidence of foam.
 
-    A turbulent wake trails the hull with fading contrast (weaker still in NIR); the hull is the strong part.
+    Along the long axis, a stretch at either end is foam when it is bright in the visible and, with a NIR band,
+    its NIR/visible contrast ratio is below ``foam_nir_drop`` x that of the object's most contrasted stretch (the
+    hull) or below ``foam_nir_ratio`` (whitewater reflects relatively little NIR; Dierssen 2019); without NIR,
+    when its contrast has faded below ``wake_fade_fraction`` x the hull's. Dark hulls are
+    never trimmed (their ends are not bright).
     """
     u, _t, rr, cc = _principal_axes(mask)
     nb = int(np.ptp(u)) + 1
     if nb < 6:
         return mask
     bins = np.clip(np.floor(u - u.min()).astype(int), 0, nb - 1)
-    vals = np.abs(along_signal[rr, cc])
-    prof = np.zeros(nb)
-    np.maximum.at(prof, bins, vals)
-    prof = ndi.uniform_filter1d(prof, 3)
-    peak = int(np.argmax(prof))
-    thr = config.wake_fade_fraction * prof[peak]
-    keep = prof >= thr
-    a = peak
-    while a > 0 and keep[a - 1]:
-        a -= 1
-    b = peak
-    while b < nb - 1 and keep[b + 1]:
-        b += 1
-    if a == 0 and b == nb - 1:
+    cnt = np.maximum(np.bincount(bins, minlength=nb), 1)
+    vis = np.bincount(bins, weights=zvis[rr, cc], minlength=nb) / cnt
+    if znir is not None:
+        nir = np.bincount(bins, weights=znir[rr, cc], minlength=nb) / cnt
+        # the hull's own NIR/visible ratio, from the most contrasted stretch; foam reflects relatively less NIR
+        top = np.argsort(np.abs(vis) + np.abs(nir))[-3:]
+        v_ref, n_ref = float(vis[top].mean()), float(nir[top].mean())
+        ratio = config.foam_nir_drop * n_ref / v_ref if v_ref > 0 else config.foam_nir_ratio
+        foam = (vis > 0) & (nir < max(ratio, config.foam_nir_ratio) * vis)
+    else:
+        mag = ndi.uniform_filter1d(np.abs(vis), 3)
+        foam = (vis > 0) & (mag < config.wake_fade_fraction * float(mag.max()))
+    a, b = 0, nb - 1
+    while a < nb and foam[a]:
+        a += 1
+    while b >= 0 and foam[b]:
+        b -= 1
+    if (a == 0 and b == nb - 1) or b - a + 1 < 3:
         return mask
     sel = (bins >= a) & (bins <= b)
     out = np.zeros_like(mask)
     out[rr[sel], cc[sel]] = True
-    # keep the largest piece
     lab, n = ndi.label(out)
     if n > 1:
         sizes = np.bincount(lab.ravel())[1:]
         out = lab == (int(np.argmax(sizes)) + 1)
     return out
+
+
+def vessel_candidates(
+    scene: Scene,
+    water: np.ndarray,
+    *,
+    config: VesselConfig = _VESSEL,
+    valid: np.ndarray | None = None,
+) -> list[VesselCandidate]:
+    """Candidate objects on the water domain with their evidence, tuned for recall (the classifier decides).
+
+    Every band is a two-sided contrast against local water statistics (:func:`contrast_bands`); candidates are
+    grown by hysteresis on the root-mean-square contrast, holes filled, rafted hulls split at a seam, foam cut
+    off the ends, and each part described by ``FEATURE_NAMES`` (size, shape, signed contrast per band group,
+    NIR/visible ratio, ring contrast, shore contact, local sea clutter, pixel size).
+
+    Parameters
+    ----------
+    scene, water, config, valid
+        As for :func:`detect_vessels`.
+
+    Returns
+    -------
+    list of :class:`VesselCandidate`
+    """
+    valid = scene.valid if valid is None else (valid & scene.valid)
+    if water.shape != scene.shape:
+        raise ValueError(f"water mask shape {water.shape} != scene shape {scene.shape}")
+    px = scene.pixel_size_m
+    domain = water & valid
+    if domain.sum() < 16:
+        return []
+    land = ~water & valid
+    fringe_px = max(1, round(_px(config.shore_fringe_m, scene)))
+    fringe = ndi.binary_dilation(land, iterations=fringe_px)
+    z, roles = contrast_bands(scene, domain, window_m=config.background_window_m, trim_z=config.low_z, everywhere=True)
+    np.clip(z, -50.0, 50.0, out=z)
+    score = np.sqrt(np.mean(z * z, axis=0))
+    vis = [i for i, r in enumerate(roles) if r in ("blue", "green", "red", "pan")] or list(range(len(roles)))
+    zvis = z[vis].mean(axis=0)
+    nir_i = roles.index("nir") if "nir" in roles else None
+    seeds = (score >= config.high_z) & domain & ~fringe
+    grow = (score >= config.low_z) & domain
+    cand = filters.apply_hysteresis_threshold(np.where(grow, score, 0.0), config.low_z, config.high_z) & grow
+    cand &= ndi.binary_propagation(seeds, mask=cand)
+    r_close = round(_px(config.close_m, scene))
+    if r_close >= 1:
+        cand = ndi.binary_closing(cand, structure=np.ones((2 * r_close + 1,) * 2, bool)) & domain
+    # sea clutter: the share of anomalous water pixels around (whitecap fields, rough water, glint)
+    clutter_map, _s, _m = _masked_mean_std(grow.astype(np.float32), domain, _odd(_px(config.clutter_window_m, scene)))
+    lab, n = ndi.label(cand)
+    n_water = n
+    shore = _shore_regions(z, domain, land, scene=scene, config=config)
+    if shore is not None:
+        lab = np.where(shore > 0, shore + n, lab)
+        n = n + int(shore.max())
+    if n == 0:
+        return []
+    area_px = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(np.float64)
+    min_area_px = max(2.0, (config.min_length_m * config.min_width_m) / px**2 * 0.5)
+    max_area_px = config.max_length_m * config.max_width_m * 2.0 / px**2
+    keep = (area_px >= min_area_px) & (area_px <= max_area_px)
+    slices = ndi.find_objects(lab)
+    log.debug("vessel candidates: %d components, %d in size range", n, int(keep.sum()))
+    ring_px = max(2, round(_px(config.ring_m, scene)))
+    pad = ring_px + 1
+    out: list[VesselCandidate] = []
+    for i in np.flatnonzero(keep) + 1:
+        sl = slices[i - 1]
+        if sl is None:
+            continue
+        r0, r1 = max(0, sl[0].start - pad), min(scene.height, sl[0].stop + pad)
+        c0, c1 = max(0, sl[1].start - pad), min(scene.width, sl[1].stop + pad)
+        sub = ndi.binary_fill_holes(lab[r0:r1, c0:c1] == i)
+        zv = zvis[r0:r1, c0:c1]
+        zn = None if nir_i is None else z[nir_i, r0:r1, c0:c1]
+        on_shore = i > n_water
+        parts = [sub] if on_shore else _split_seam(sub, zv, px_m=px, config=config)
+        for part in parts:
+            cut = part if on_shore else _cut_wake(part, zv, zn, config=config)
+            if cut.sum() < min_area_px:
+                continue
+            feats = _candidate_features(
+                cut,
+                scene=scene,
+                score=score[r0:r1, c0:c1],
+                zall=z[:, r0:r1, c0:c1],
+                zvis=zv,
+                znir=zn,
+                domain=domain[r0:r1, c0:c1],
+                land=land[r0:r1, c0:c1],
+                fringe=fringe[r0:r1, c0:c1],
+                invalid=~valid[r0:r1, c0:c1],
+                ring_px=ring_px,
+            )
+            cy, cx = ndi.center_of_mass(cut)
+            feats["clutter"] = float(
+                clutter_map[min(r0 + round(cy), scene.height - 1), min(c0 + round(cx), scene.width - 1)]
+            )
+            feats["wake_cut"] = float(part.sum() - cut.sum()) / max(1.0, float(part.sum()))
+            feats["split"] = float(len(parts) > 1)
+            feats["shore_region"] = float(on_shore)
+            out.append(VesselCandidate(mask=cut, r0=r0, c0=c0, features=feats))
+    return out
+
+
+def _shore_regions(
+    z: np.ndarray, domain: np.ndarray, land: np.ndarray, *, scene: Scene, config: VesselConfig
+) -> np.ndarray | None:
+    """Hull candidates on the land side of the shore: ships alongside quays that the water mask calls land.
+
+    The land within ``shore_band_m`` (about a moored beam) of the water is cut into regions by a graph-based
+    segmentation (Felzenszwalb and Huttenlocher 2004) of the band contrasts, so a hull separates from the quay
+    behind it where their reflectances differ; regions touching the water are candidates. Returns a label
+    image (0 = none) or None.
+    """
+    from skimage.segmentation import felzenszwalb
+
+    px = scene.pixel_size_m
+    if config.shore_band_m <= 0 or not domain.any() or not land.any():
+        return None
+    near = ndi.distance_transform_edt(~domain) * px <= config.shore_band_m
+    band = land & near
+    if not band.any():
+        return None
+    sl = ndi.find_objects(band.astype(np.int32))[0]
+    zb = z[:, sl[0], sl[1]]
+    if zb.shape[0] > 3:  # at most three channels: first band, mean of the middle ones, last band (B, G+R, NIR)
+        zb = np.stack([zb[0], zb[1:-1].mean(axis=0), zb[-1]])
+    img = np.moveaxis(zb, 0, -1).astype(np.float64)
+    min_px = max(2, round(config.min_length_m * config.min_width_m / px**2))
+    seg = felzenszwalb(img, scale=config.shore_segment_scale, sigma=0.0, min_size=min_px, channel_axis=-1) + 1
+    sub_band = band[sl]
+    seg[~sub_band] = 0
+    # keep regions touching the water
+    touch = ndi.binary_dilation(domain[sl]) & sub_band
+    ids = np.unique(seg[touch])
+    keep = np.isin(seg, ids[ids > 0])
+    seg = np.where(keep, seg, 0)
+    lab_sub, _n = ndi.label(seg > 0)  # unique ids per connected piece of a region
+    seg_ids = np.unique(seg[seg > 0])
+    relabel = np.zeros(int(seg.max()) + 1, dtype=np.int64)
+    relabel[seg_ids] = np.arange(1, seg_ids.size + 1)
+    out = np.zeros(domain.shape, dtype=np.int64)
+    out[sl] = relabel[seg]
+    del lab_sub
+    return out
+
+
+def _candidate_features(
+    mask: np.ndarray,
+    *,
+    scene: Scene,
+    score: np.ndarray,
+    zall: np.ndarray,
+    zvis: np.ndarray,
+    znir: np.ndarray | None,
+    domain: np.ndarray,
+    land: np.ndarray,
+    fringe: np.ndarray,
+    invalid: np.ndarray,
+    ring_px: int,
+) -> dict[str, float]:
+    px = scene.pixel_size_m
+    n = int(mask.sum())
+    lpx, wpx = _extent_px(mask)
+    s = score[mask]
+    zv = zvis[mask]
+    ring = ndi.binary_dilation(mask, iterations=ring_px) & ~mask
+    ring_dom = ring & domain
+    zn_mean = float(np.mean(znir[mask])) if znir is not None else math.nan
+    # contrast with the land next to the object (a hull differs from the quay it lies against), per band, RMS
+    ring_land = ring & land
+    inside = zall[:, mask].mean(axis=1)
+    land_contrast = (
+        float(np.sqrt(np.mean((inside - zall[:, ring_land].mean(axis=1)) ** 2))) if ring_land.any() else math.nan
+    )
+    # contrast of the water right next to the object (wakes, foam, shadows; 0 in calm water)
+    near = ndi.binary_dilation(mask, iterations=max(1, ring_px // 2)) & ~mask & domain
+    water_side = float(np.abs(zvis[near]).mean()) if near.any() else math.nan
+    zv_mean = float(zv.mean())
+    return {
+        "pixel_size_m": px,
+        "has_nir": float(znir is not None),
+        "length_m": lpx * px,
+        "width_m": wpx * px,
+        "length_px": lpx,
+        "width_px": wpx,
+        "log_area_m2": math.log(n * px * px),
+        "elongation": lpx / wpx,
+        "rectangularity": n / (lpx * wpx),
+        "z_peak": float(np.percentile(s, 90)),
+        "z_max": float(s.max()),
+        "z_mean": float(s.mean()),
+        "z_std": float(zv.std()),
+        "zvis_mean": zv_mean,
+        "zvis_median": float(np.median(zv)),
+        "zvis_min": float(zv.min()),
+        "zvis_max": float(zv.max()),
+        "bright_frac": float(np.mean(zv > 0)),
+        "znir_mean": zn_mean,
+        "nir_ratio": zn_mean / max(abs(zv_mean), 0.5) if znir is not None else math.nan,
+        "ring_z": float(score[ring_dom].mean()) if ring_dom.any() else 0.0,
+        "ring_land": float(ring_land.sum()) / max(1.0, float(ring.sum())),
+        "ring_water": float(ring_dom.sum()) / max(1.0, float(ring.sum())),
+        "land_contrast": land_contrast,
+        "water_side_z": water_side,
+        "fringe_frac": float((mask & fringe).sum()) / n,
+        "touches_invalid": float(_touches(mask, invalid)),
+    }
 
 
 def detect_vessels(
@@ -283,6 +556,11 @@ def detect_vessels(
     valid: np.ndarray | None = None,
 ) -> list[Detection]:
     """Vessels on the water domain: at anchor, under way, alongside quays and rafted.
+
+    Candidates from :func:`vessel_candidates` (masked two-sided CFAR, tuned for recall) are scored by the
+    learned classifier of :mod:`berthwatch.classify` (gradient-boosted trees on the candidate evidence,
+    trained on labelled Sentinel-2 ports and synthetic scenes); the probability is the confidence and objects
+    below ``config.min_confidence`` or outside the physical size limits are dropped.
 
     Parameters
     ----------
@@ -297,161 +575,51 @@ def detect_vessels(
 
     Returns
     -------
-    list of :class:`~berthwatch.models.Detection` with ``kind="vessel"``, oriented footprint in scene CRS and
-    per-object evidence in ``features`` (``z_peak``, ``z_mean``, ``nir_ratio``, ``elongation``, ``solidity``,
-    ``rectangularity``, ``touches_shore``, ``touches_invalid``, ``wake_cut``, ``split``).
+    list of :class:`~berthwatch.models.Detection` with ``kind="vessel"``, oriented footprint in scene CRS,
+    decreasing confidence, and the candidate evidence in ``features`` (``FEATURE_NAMES`` plus ``dark``,
+    ``touches_shore``, ``area_px``).
     """
-    valid = scene.valid if valid is None else (valid & scene.valid)
-    if water.shape != scene.shape:
-        raise ValueError(f"water mask shape {water.shape} != scene shape {scene.shape}")
+    from berthwatch.classify import vessel_probability
+
+    cands = vessel_candidates(scene, water, config=config, valid=valid)
+    if not cands:
+        return []
+    prob = vessel_probability(np.vstack([c.vector() for c in cands]))
     px = scene.pixel_size_m
-    domain = water & valid
-    if domain.sum() < 16:
-        return []
-    # pixels next to the quay line (mixed land/water pixels) never seed an object
-    core = land_core(water | ~valid, pixel_size_m=px) & valid
-    fringe_px = max(1, round(_px(config.shore_fringe_m, scene)))
-    fringe = ndi.binary_dilation(core, iterations=fringe_px)
-    z, roles = contrast_bands(scene, domain, window_m=config.background_window_m, trim_z=config.low_z)
-    score = np.sqrt(np.mean(z * z, axis=0))
-    vis = [i for i, r in enumerate(roles) if r in ("blue", "green", "red", "pan")] or list(range(len(roles)))
-    zvis = z[vis].mean(axis=0)
-    nir_i = roles.index("nir") if "nir" in roles else None
-    along = np.abs(z[nir_i]) if nir_i is not None else np.abs(zvis)
-    seeds = (score >= config.high_z) & domain & ~fringe
-    grow = (score >= config.low_z) & domain
-    cand = filters.apply_hysteresis_threshold(np.where(grow, score, 0.0), config.low_z, config.high_z)
-    cand &= grow
-    cand &= ndi.binary_propagation(seeds, mask=cand)
-    # close small gaps inside hulls (hatches, deck shadows) at fine resolution, then fill enclosed holes
-    r_close = round(_px(config.close_m, scene))
-    if r_close >= 1:
-        cand = ndi.binary_closing(cand, structure=np.ones((2 * r_close + 1,) * 2, bool)) & domain
-    lab, n = ndi.label(cand)
-    if n == 0:
-        return []
-    idx = np.arange(1, n + 1)
-    area_px = np.bincount(lab.ravel(), minlength=n + 1)[1:].astype(np.float64)
-    min_area_px = max(2.0, (config.min_length_m * config.min_width_m) / px**2 * 0.5)
-    max_area_px = config.max_length_m * config.max_width_m * 2.0 / px**2  # rafted pairs + wake still go through
-    keep = (area_px >= min_area_px) & (area_px <= max_area_px)
-    slices = ndi.find_objects(lab)
-    log.debug("vessel candidates: %d components, %d in size range", n, int(keep.sum()))
-    invalid_near = ~valid
     dets: list[Detection] = []
-    for i in idx[keep]:
-        sl = slices[i - 1]
-        if sl is None:
+    for c, p in zip(cands, prob, strict=True):
+        if p < config.min_confidence:
             continue
-        # pad the slice by one pixel for adjacency tests
-        r0, r1 = max(0, sl[0].start - 1), min(scene.height, sl[0].stop + 1)
-        c0, c1 = max(0, sl[1].start - 1), min(scene.width, sl[1].stop + 1)
-        sub = lab[r0:r1, c0:c1] == i
-        sub = ndi.binary_fill_holes(sub)
-        sig = zvis[r0:r1, c0:c1]
-        parts = _split_seam(sub, sig, px_m=px, config=config)
-        for part in parts:
-            cut = _cut_wake(part, along[r0:r1, c0:c1], config=config)
-            det = _vessel_detection(
-                cut,
-                r0,
-                c0,
-                scene,
-                config=config,
-                score=score[r0:r1, c0:c1],
-                zvis=sig,
-                znir=None if nir_i is None else z[nir_i, r0:r1, c0:c1],
-                core=core[r0:r1, c0:c1],
-                invalid=invalid_near[r0:r1, c0:c1],
-                wake_cut=float(part.sum() - cut.sum()) / max(1.0, float(part.sum())),
-                split=len(parts) > 1,
-            )
-            if det is not None:
-                dets.append(det)
+        det = _vessel_detection(c, float(p), scene, config=config)
+        if det is not None:
+            dets.append(det)
     dets.sort(key=lambda d: -d.confidence)
+    log.debug("vessels: %d candidates, %d kept (pixel %.2f m)", len(cands), len(dets), px)
     return dets
 
 
-def _vessel_detection(
-    mask: np.ndarray,
-    r0: int,
-    c0: int,
-    scene: Scene,
-    *,
-    config: VesselConfig,
-    score: np.ndarray,
-    zvis: np.ndarray,
-    znir: np.ndarray | None,
-    core: np.ndarray,
-    invalid: np.ndarray,
-    wake_cut: float,
-    split: bool,
-) -> Detection | None:
+def _vessel_detection(c: VesselCandidate, prob: float, scene: Scene, *, config: VesselConfig) -> Detection | None:
     px = scene.pixel_size_m
-    n = int(mask.sum())
-    if n < 2:
-        return None
-    geom = _footprint(mask, r0, c0, scene)
+    geom = _footprint(c.mask, c.r0, c.c0, scene)
     length, width, heading, rect = measure(geom, scene)
     # the outline runs along pixel corners and the blur adds a half pixel each side: take one pixel off
     length, width = max(length - px, px), max(width - px, min(px, width))
-    # a measured length must span at least two pixels (sampling limit), and physical limits apply
     if length < max(config.min_length_m, 2.0 * px) or length > config.max_length_m or width > config.max_width_m:
         return None
-    area_m2 = n * px * px
-    rect_area = max(rect.area * scene.ground_scale**2, 1e-9)
-    rectangularity = min(1.0, area_m2 / rect_area)
-    hull_area = max(geom.area * scene.ground_scale**2, 1e-9)
-    solidity = min(1.0, area_m2 / hull_area)
-    elongation = length / max(width, 1e-6)
-    s = score[mask]
-    zv = zvis[mask]
-    z_peak = float(np.percentile(s, 90))
-    z_mean = float(zv.mean())
-    nir_ratio = float("nan")
-    if znir is not None:
-        zn = znir[mask]
-        nir_ratio = float(np.mean(zn) / (abs(z_mean) + 1e-6)) if abs(z_mean) > 1e-6 else 0.0
-    touches_shore = _touches(mask, core)
-    touches_invalid = _touches(mask, invalid)
-    # whitecaps and wake foam: bright in the visible, much weaker in NIR (Dierssen 2019)
-    foam = znir is not None and z_mean > 0 and nir_ratio < config.foam_nir_ratio
-    # evidence -> confidence (logistic; weights set on physical grounds, see module docstring)
-    size_ok = min(1.0, length / max(config.min_length_m * 3.0, 3.0 * px))
-    shape_ok = 0.5 * rectangularity + 0.5 * min(1.0, elongation / 3.0)
-    x = (
-        1.6 * math.log(max(z_peak, 1e-3) / config.high_z)
-        + 2.5 * (shape_ok - 0.6)
-        + 1.5 * (size_ok - 0.5)
-        + 0.3
-        - (3.0 if foam else 0.0)
-        - (0.6 if touches_invalid else 0.0)
-    )
-    conf = _logistic(x)
-    if conf < config.min_confidence:
-        return None
+    n = int(c.mask.sum())
+    feats = dict(c.features)
+    feats["dark"] = float(feats["zvis_median"] < 0)  # most of the hull darker than the water
+    feats["touches_shore"] = float(feats["ring_land"] > 0)
+    feats["area_px"] = float(n)
     return Detection(
         geometry=rect,
         kind="vessel",
-        confidence=round(conf, 4),
+        confidence=round(prob, 4),
         length_m=float(length),
         width_m=float(width),
         heading_deg=float(heading),
-        area_m2=float(area_m2),
-        features={
-            "z_peak": z_peak,
-            "z_mean": z_mean,
-            "nir_ratio": nir_ratio,
-            "elongation": float(elongation),
-            "solidity": float(solidity),
-            "rectangularity": float(rectangularity),
-            "touches_shore": float(touches_shore),
-            "touches_invalid": float(touches_invalid),
-            "wake_cut": float(wake_cut),
-            "split": float(split),
-            "area_px": float(n),
-            "dark": float(z_mean < 0),
-        },
+        area_m2=float(n * px * px),
+        features=feats,
     )
 
 

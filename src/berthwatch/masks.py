@@ -84,7 +84,7 @@ def water_index(scene: Scene) -> tuple[np.ndarray, str]:
     sd = ndi.uniform_filter(sd, big)
     bright = ndi.uniform_filter(g, big)
     tex = np.log(sd + 1e-3)
-    idx = -_robust_unit(tex, valid) - 0.5 * _robust_unit(bright, valid)
+    idx = -_robust_unit(tex, valid) - _robust_unit(bright, valid)
     return idx.astype(np.float32), "texture"
 
 
@@ -155,8 +155,9 @@ def _straight_quay_pieces(water: np.ndarray, *, pixel_size_m: float, config: Wat
         [(g, 1) for g in polys], out_shape=water.shape, transform=Affine.identity(), dtype="uint8"
     ).astype(bool)
     pieces = straight & ~water
-    r = max(1, round(_px(config.min_moored_beam_m / 2.0, pixel_size_m)))
-    pieces = ndi.binary_opening(pieces, structure=morphology.disk(r))
+    r = round(_px(config.min_moored_beam_m / 2.0, pixel_size_m))
+    if r >= 1:  # coarser pixels: a beam is one or two pixels, nothing to open
+        pieces = ndi.binary_opening(pieces, structure=morphology.disk(r))
     lab, n = ndi.label(pieces)
     if n == 0:
         return pieces
@@ -244,10 +245,37 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     return water
 
 
+def _thin_land_pieces(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
+    """Land narrower than a moored hull (or rafted pair) that juts into the water: berthed ships.
+
+    A morphological opening of the land with a disk of diameter ``max_moored_width_m`` keeps the quays, which are
+    wider, and removes what is narrower: hulls alongside a quay (they make land out of water in a single-date
+    mask), rafted pairs, and also narrow jetties and breakwater arms, which the vessel classifier rejects on
+    their evidence. Computed with two Euclidean distance transforms (an opening by a disk), so the cost does not
+    grow with the radius. Only pieces touching the water and at least ``min_vessel_area_m2`` are kept.
+    """
+    land = ~water
+    r = _px(config.max_moored_width_m / 2.0, pixel_size_m)
+    if r < 1.0:
+        return np.zeros_like(water)
+    core = ndi.distance_transform_edt(land) > r
+    opened = ndi.distance_transform_edt(~core) <= r
+    pieces = land & ~opened
+    lab, n = ndi.label(pieces)
+    if n == 0:
+        return pieces
+    idx = np.arange(1, n + 1)
+    area = ndi.sum_labels(np.ones_like(lab, dtype=np.float64), lab, idx) * pixel_size_m**2
+    touch = ndi.maximum(ndi.binary_dilation(water) & pieces, lab, idx).astype(bool)
+    ok = touch & (area >= config.min_vessel_area_m2)
+    return np.isin(lab, idx[ok]) & pieces
+
+
 def _add_ship_domain(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
     if not water.any() or water.all():
         return water
-    return water | _straight_quay_pieces(water, pixel_size_m=pixel_size_m, config=config)
+    quay = _straight_quay_pieces(water, pixel_size_m=pixel_size_m, config=config)
+    return water | quay | _thin_land_pieces(water, pixel_size_m=pixel_size_m, config=config)
 
 
 def union_water(
