@@ -176,8 +176,9 @@ def synth_rows(cases: list[SceneCase], settings: Settings, cache: Path | None, *
     return out
 
 
-def write_table(scenes: list[SceneRows], path: Path, *, max_negatives: int) -> None:
-    """All positive rows and up to ``max_negatives`` negative rows per scene (a seeded random sample)."""
+def write_table(scenes: list[SceneRows], path: Path, *, max_negatives: int, max_real_negatives: int) -> None:
+    """All positive rows and up to ``max_negatives`` (``max_real_negatives`` for a real port) negative rows per
+    scene (a seeded random sample)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("w", newline="", encoding="utf-8") as f:
@@ -185,8 +186,9 @@ def write_table(scenes: list[SceneRows], path: Path, *, max_negatives: int) -> N
         w.writerow([*FEATURE_NAMES, "label", "group", "source"])
         for k, s in enumerate(scenes):
             neg = np.flatnonzero(s.y == 0)
-            if neg.size > max_negatives:
-                neg = np.random.default_rng(k).choice(neg, max_negatives, replace=False)
+            cap = max_real_negatives if s.source == "sen2ships" else max_negatives
+            if neg.size > cap:
+                neg = np.random.default_rng(k).choice(neg, cap, replace=False)
             for i in np.sort(np.concatenate([np.flatnonzero(s.y == 1), neg])):
                 w.writerow([*(f"{v:.4g}" for v in s.X[i]), int(s.y[i]), s.group, s.source])
                 n += 1
@@ -268,14 +270,15 @@ def evaluate_lopo(real: list[SceneRows], bench: list[SceneRows], threshold: floa
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--real", type=Path, default=DEFAULT_REAL, help="folder holding sen2ships/")
-    ap.add_argument("--synth", type=int, default=18, help="number of synthetic training scenes (seeds 10000, 10002...)")
+    ap.add_argument("--synth", type=int, default=34, help="number of synthetic training scenes (seeds 10000, 10002...)")
     ap.add_argument("--table", type=Path, default=TABLE)
     ap.add_argument("--cache", type=Path, default=None, help="cache candidates per scene here (scratch)")
     ap.add_argument("--evaluate", action="store_true", help="LOPO on the ports and the bench's synthetic scenes")
     ap.add_argument("--no-write", action="store_true", help="do not rewrite the table (evaluate only)")
     ap.add_argument("--threshold", type=float, default=Settings().vessel.min_confidence)
     ap.add_argument("--json", type=Path, default=None)
-    ap.add_argument("--max-negatives", type=int, default=200, help="negative rows kept per scene (table size)")
+    ap.add_argument("--max-negatives", type=int, default=100, help="negative rows kept per synthetic scene")
+    ap.add_argument("--max-real-negatives", type=int, default=100, help="negative rows kept per real port")
     args = ap.parse_args(argv)
     settings = Settings()
     t0 = time.perf_counter()
@@ -284,7 +287,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"no sen2ships under {args.real}: synthetic rows only", file=sys.stderr)
     train_synth = synth_rows(training_cases(args.synth), settings, args.cache, group_prefix="synth")
     if not args.no_write:
-        write_table(real + train_synth, args.table, max_negatives=args.max_negatives)
+        write_table(
+            real + train_synth, args.table, max_negatives=args.max_negatives, max_real_negatives=args.max_real_negatives
+        )
     if args.evaluate:
         from berthwatch import classify
 
