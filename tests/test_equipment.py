@@ -143,7 +143,6 @@ def test_scattered_vehicles_found_with_heading():
         assert d.length_m == pytest.approx(t.length_m, rel=0.25)
 
 
-@pytest.mark.xfail(reason="black car missed (weakness)", strict=False)
 def test_dark_and_bright_vehicles_have_their_polarity():
     scene, ss, land = _render("vehicles")
     truth = _truth_equipment(ss)
