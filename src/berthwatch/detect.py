@@ -301,8 +301,8 @@ def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, co
     Along the long axis, a stretch at either end is foam when it is bright in the visible and, with a NIR band,
     its NIR/visible contrast ratio is below ``foam_nir_drop`` x that of the object's most contrasted stretch (the
     hull) or below ``foam_nir_ratio`` (whitewater reflects relatively little NIR; Dierssen 2019); without NIR,
-    when its contrast has faded below ``wake_fade_fraction`` x the hull's. Dark hulls are
-    never trimmed (their ends are not bright).
+    when its contrast has faded below ``wake_fade_fraction`` x the hull's. Dark ends of a mostly bright object
+    are its shadow on the water and are trimmed too; dark hulls are never trimmed.
     """
     u, _t, rr, cc = _principal_axes(mask)
     nb = int(np.ptp(u)) + 1
@@ -321,10 +321,12 @@ def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, co
     else:
         mag = ndi.uniform_filter1d(np.abs(vis), 3)
         foam = (vis > 0) & (mag < config.wake_fade_fraction * float(mag.max()))
+    # a bright hull's shadow on the water: dark stretches at the ends of an object that is mostly bright
+    trim = foam | (vis < 0) if float(np.median(zvis[rr, cc])) > 0 else foam
     a, b = 0, nb - 1
-    while a < nb and foam[a]:
+    while a < nb and trim[a]:
         a += 1
-    while b >= 0 and foam[b]:
+    while b >= 0 and trim[b]:
         b -= 1
     if (a == 0 and b == nb - 1) or b - a + 1 < 3:
         return mask
