@@ -2,7 +2,10 @@
 
 The water mask is the *vessel search domain*: open water, plus land specks enclosed by water that are no
 larger than a ship (vessels at anchor are holes in the water), plus ship-shaped protrusions from the quay line
-(a hull moored alongside a straight quay makes a bump on the land boundary; METHODS.md section 2). Water is
+(a hull moored alongside a straight quay makes a bump on the land boundary; METHODS.md section 2), plus land
+narrower than a moored hull or rafted pair that juts into the water (a morphological opening by a disk of that
+width keeps the quays). Hulls lying flush along a quay stay land here: the vessel detector segments the land
+side of the shore for them (:func:`berthwatch.detect.vessel_candidates`). Water is
 found with NDWI (green vs near-infrared) when the scene has a NIR band, and from texture and brightness
 otherwise. The threshold is never one global Otsu: it is Otsu on the pixels near Canny edges of the index,
 where both classes are present in similar amounts (METHODS.md section 1).
