@@ -687,20 +687,22 @@ def detect_equipment(
         return []
     prob = equipment_model().predict_proba(x)[:, 1]
     dets: list[Detection] = []
-    kept: list[Polygon] = []
     # proposals from several contrast levels overlap: the most probable one of each item is kept
-    for i in np.argsort(-prob, kind="stable"):
-        if prob[i] < config.min_confidence:
-            break
+    order = [int(i) for i in np.argsort(-prob, kind="stable") if prob[i] >= config.min_confidence]
+    geoms = np.array([cands[i].geometry for i in order], dtype=object)
+    areas = shapely.area(geoms)
+    tree = shapely.STRtree(geoms)
+    kept = np.zeros(len(order), dtype=bool)
+    for k, i in enumerate(order):
         c = cands[i]
         g = c.geometry
-        if kept:
-            others = np.asarray(kept, dtype=object)
-            inter = shapely.area(shapely.intersection(g, others))
-            smaller = np.minimum(g.area, shapely.area(others))
-            if np.any(inter > config.max_overlap * smaller):
+        near = tree.query(g)
+        near = near[kept[near]]
+        if near.size:
+            inter = shapely.area(shapely.intersection(g, geoms[near]))
+            if np.any(inter > config.max_overlap * np.minimum(areas[k], areas[near])):
                 continue
-        kept.append(g)
+        kept[k] = True
         dets.append(
             Detection(
                 geometry=g,
