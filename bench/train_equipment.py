@@ -211,14 +211,16 @@ def cmd_pack(args: argparse.Namespace) -> int:
 
 def cmd_cv(args: argparse.Namespace) -> int:
     from sklearn.model_selection import GroupKFold
+    from threadpoolctl import threadpool_limits
 
     from berthwatch.equipment import load_training_table, make_classifier
 
     x, y, g, wt = load_training_table()
     prob = np.zeros(len(y))
-    for tr, te in GroupKFold(n_splits=args.folds).split(x, y, g):
-        m = make_classifier().fit(x[tr], y[tr], sample_weight=wt[tr])
-        prob[te] = m.predict_proba(x[te])[:, 1]
+    with threadpool_limits(limits=1):
+        for tr, te in GroupKFold(n_splits=args.folds).split(x, y, g):
+            m = make_classifier().fit(x[tr], y[tr], sample_weight=wt[tr])
+            prob[te] = m.predict_proba(x[te])[:, 1]
     print(f"{len(y)} candidates, {y.sum()} positive, {len(set(g))} scenes; GroupKFold({args.folds}) by scene")
     print("  (candidate level, weighted to each scene's full candidate counts; before overlap suppression)")
     for thr in (0.3, 0.4, 0.5, 0.6, 0.7):

@@ -11,6 +11,7 @@ import functools
 
 import numpy as np
 import pytest
+from threadpoolctl import threadpool_limits
 
 from berthwatch import synth
 from berthwatch.config import EquipmentConfig
@@ -199,8 +200,9 @@ def test_training_table_loads_and_the_model_fits_deterministically():
     assert min(seeds) >= 10000 and len(seeds) >= 10
     sub = slice(0, None, 5)
     probe = slice(2, None, 37)
-    p1 = make_classifier().fit(x[sub], y[sub], sample_weight=weight[sub]).predict_proba(x[probe])[:, 1]
-    p2 = make_classifier().fit(x[sub], y[sub], sample_weight=weight[sub]).predict_proba(x[probe])[:, 1]
+    with threadpool_limits(limits=1):
+        p1 = make_classifier().fit(x[sub], y[sub], sample_weight=weight[sub]).predict_proba(x[probe])[:, 1]
+        p2 = make_classifier().fit(x[sub], y[sub], sample_weight=weight[sub]).predict_proba(x[probe])[:, 1]
     np.testing.assert_array_equal(p1, p2)
     # the model separates the classes far better than chance
     assert p1[y[probe] == 1].mean() > p1[y[probe] == 0].mean() + 0.2

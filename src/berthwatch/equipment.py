@@ -40,6 +40,7 @@ import shapely
 from scipy import ndimage as ndi
 from shapely.geometry import MultiPoint, Polygon
 from skimage import filters
+from threadpoolctl import threadpool_limits
 
 from berthwatch.config import EquipmentConfig
 from berthwatch.detect import _footprint, _odd, _px, measure
@@ -646,7 +647,9 @@ def equipment_model() -> Any:
     """The classifier fitted on the shipped training table (at first use; cached for the process)."""
     x, y, _g, w = load_training_table()
     model = make_classifier()
-    model.fit(x, y, sample_weight=w)
+    # one thread: the OpenMP pool of the boosted trees is far slower than serial on small, shared machines
+    with threadpool_limits(limits=1):
+        model.fit(x, y, sample_weight=w)
     return model
 
 
@@ -685,7 +688,9 @@ def detect_equipment(
     cands, x = equipment_candidates(scene, land, config=config, valid=valid)
     if not cands:
         return []
-    prob = equipment_model().predict_proba(x)[:, 1]
+    model = equipment_model()
+    with threadpool_limits(limits=1):
+        prob = model.predict_proba(x)[:, 1]
     dets: list[Detection] = []
     # proposals from several contrast levels overlap: the most probable one of each item is kept
     order = [int(i) for i in np.argsort(-prob, kind="stable") if prob[i] >= config.min_confidence]
