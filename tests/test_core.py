@@ -156,3 +156,18 @@ def test_geographic_crs_measured_in_metres():
     assert length == pytest.approx(120.0, rel=0.01)
     assert width == pytest.approx(20.0, rel=0.01)
     assert heading_difference(heading, 90.0) < 1.5
+
+
+@pytest.mark.parametrize(("text", "expected"), [("false", False), ("0", False), ("True", True), ("on", True)])
+def test_boolean_settings_parse_words(text, expected):
+    assert load_settings(None, [f"match.recover={text}"]).match.recover is expected
+
+
+def test_boolean_and_tuple_settings_refuse_garbage(tmp_path):
+    with pytest.raises(ConfigError):
+        load_settings(None, ["match.recover=perhaps"])
+    cfg = tmp_path / "s.toml"
+    cfg.write_text("[equipment]\nlevels_z = [2.0, 4.0]\n[match]\nrecover = false\n")
+    s = load_settings(cfg)
+    assert s.equipment.levels_z == (2.0, 4.0)
+    assert s.match.recover is False

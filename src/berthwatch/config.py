@@ -164,13 +164,33 @@ class Settings:
                     raise ConfigError(f"unknown setting {sec}.{key} (known: {', '.join(sorted(known))})", path=source)
                 default = getattr(current, key)
                 try:
-                    kwargs[key] = type(default)(val)
+                    kwargs[key] = _coerce(val, default)
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(
                         f"setting {sec}.{key}={val!r} is not a {type(default).__name__}", path=source
                     ) from exc
             sections[sec] = dataclasses.replace(current, **kwargs)
         return Settings(**sections)
+
+
+_TRUE = {"true", "yes", "on", "1"}
+_FALSE = {"false", "no", "off", "0"}
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """``value`` (from TOML or a ``--set`` string) as the type of the default it replaces."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in _TRUE | _FALSE:
+            return text in _TRUE
+        raise ValueError(f"not a boolean: {value!r}")
+    if isinstance(default, tuple):
+        items = value if isinstance(value, list | tuple) else str(value).strip("()[] ").split(",")
+        kind = type(default[0]) if default else float
+        return tuple(kind(v) for v in items if str(v).strip())
+    return type(default)(value)
 
 
 def load_settings(path: str | Path | None = None, overrides: list[str] | None = None) -> Settings:
