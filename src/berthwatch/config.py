@@ -128,6 +128,8 @@ class MatchConfig:
     recover_sigma: float = 8.0  # a recovered region must hold pixels at least this changed (robust sigma)
     min_recover_contrast: float = 4.0  # hull vs surrounding water contrast (robust sigma) at the date it is there
     min_recover_elongation: float = 2.0  # recovered regions must be at least this elongated (length / width)
+    recover_clutter_window_m: float = 200.0  # neighbourhood whose background change rate gates recovery
+    max_recover_clutter: float = 0.01  # recover only where < this share of the surrounding water changed
     other_change_sigma: float = 5.0  # "other surface change" in the change map: magnitude above this
     min_other_change_m2: float = 50.0  # ... over at least this connected area
     object_margin_m: float = 5.0  # changes this close to a reported object belong to it (not "other")

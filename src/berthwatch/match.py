@@ -602,6 +602,18 @@ def _explained_mask(geoms: Sequence[BaseGeometry], grid: _Grid, buffer_m: float)
     )
 
 
+def _change_clutter(
+    mag: np.ndarray, zone: np.ndarray, regions: np.ndarray, sigma: float, window_px: float
+) -> np.ndarray:
+    """Share of the zone's pixels around each pixel (box of ``window_px``) that changed by ``sigma`` or more,
+    leaving out the candidate regions themselves: the local background change rate (CFAR-like)."""
+    size = max(3, round(window_px) | 1)
+    background = zone & ~regions
+    changed = ndi.uniform_filter(((mag >= sigma) & background).astype(np.float32), size=size, mode="constant")
+    total = ndi.uniform_filter(background.astype(np.float32), size=size, mode="constant")
+    return np.where(total > 1e-6, changed / np.maximum(total, 1e-6), 1.0)
+
+
 def _recover_vessels(
     grid: _Grid,
     explained: np.ndarray,
@@ -621,10 +633,14 @@ def _recover_vessels(
     out: list[ChangedObject] = []
     if n == 0:
         return out
+    clutter = _change_clutter(mag, valid & zone & ~explained, cand, cfg.change_sigma, cfg.recover_clutter_window_m / px)
     for k, sl in enumerate(ndi.find_objects(labels), start=1):
         if sl is None:
             continue
         sub = labels[sl] == k
+        rr, cc = np.nonzero(sub)
+        if clutter[sl[0].start + int(np.median(rr)), sl[1].start + int(np.median(cc))] >= cfg.max_recover_clutter:
+            continue  # rough or glinting water changes everywhere: a change here is sea clutter, not a hull
         # the ±1 px minimum erodes the region by about one pixel on each side: give it back
         sub = ndi.binary_dilation(np.pad(sub, 1), iterations=1)
         r0, c0 = sl[0].start - 1, sl[1].start - 1
