@@ -20,12 +20,8 @@ Examples:
 @click.argument("before", type=click.Path(dir_okay=False))
 @click.argument("after", type=click.Path(dir_okay=False))
 @click.option("--out", "-o", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
-@click.option(
-    "--before-date", default=None, metavar="YYYY-MM-DD", help="Date of BEFORE if the file has none."
-)
-@click.option(
-    "--after-date", default=None, metavar="YYYY-MM-DD", help="Date of AFTER if the file has none."
-)
+@click.option("--before-date", default=None, metavar="YYYY-MM-DD", help="Date of BEFORE if the file has none.")
+@click.option("--after-date", default=None, metavar="YYYY-MM-DD", help="Date of AFTER if the file has none.")
 @click.option("--aoi", default=None, type=click.Path(dir_okay=False), help="GeoJSON polygon(s) of the port area.")
 @settings_options
 @handle_errors
