@@ -46,7 +46,7 @@ from shapely.geometry import shape
 from skimage.morphology import remove_small_objects
 
 from _common import DEFAULT_REAL, fmt, print_table, print_targets, verdict, write_json
-from berthwatch.config import Settings
+from berthwatch.config import Settings, load_settings
 from berthwatch.evaluate import EvaluationResult, combine, evaluate
 from berthwatch.geo import from_lonlat, oriented_measures
 
@@ -804,13 +804,20 @@ def main(argv: list[str] | None = None) -> int:
         choices=["detect", "sen2ships", "change", "pairs"],
         help="run only these sections (repeatable)",
     )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a setting as the CLI does, e.g. --set match.recover=false (repeatable)",
+    )
     ap.add_argument("-v", "--verbose", action="store_true")
     args = ap.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
     sections = set(args.only or ["detect", "sen2ships", "change", "pairs"])
-    settings = Settings()
+    settings = load_settings(None, args.set)
     report: dict[str, Any] = {"quick": args.quick, "real": str(args.real), "started": dt.datetime.now().isoformat()}
     targets: list[dict[str, Any]] = []
     t_start = time.perf_counter()

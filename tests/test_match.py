@@ -242,21 +242,27 @@ def test_missed_detection_verified_as_stayed() -> None:
     assert b_obj.evidence["verified"] == 1.0 and b_obj.evidence["ncc"] > 0.6
 
 
-def test_missed_departure_recovered_from_the_difference() -> None:
-    # B left, but the BEFORE detector missed it: the change image still shows a hull-shaped region
+@pytest.mark.parametrize("mechanism", ["water_change", "recovered"])
+def test_missed_departure_recovered_from_the_difference(mechanism: str) -> None:
+    # B left, but the BEFORE detector missed it. Two independent two-date evidences must each find it: the water
+    # surface (open water after where a hull lay before: berthwatch.berths) and, with that switched off, the
+    # hull-shaped region of the normalised difference image
     water = np.zeros(GRID_SHAPE, bool)
     water[int((Y0 - 10 - QUAY_Y) / 2.0) :, :] = True
     b = render(FLEET, seed=1, name="before.tif")
     a = render([A, C], seed=2, name="after.tif")
     pair = align(b, a)
-    changes = diff([det(A), det(C)], [det(A), det(C)], pair, water=water)
+    settings = Settings().updated({"match": {"berth": mechanism == "water_change"}})
+    changes = diff([det(A), det(C)], [det(A), det(C)], pair, water=water, settings=settings)
     got = statuses(changes)
     assert [s for s, _ in got] == ["stayed", "departed", "stayed"]
     rec = next(o for o in changes.objects if o.status == "departed")
     assert abs(rec.geometry.centroid.x - (X0 + B.x)) < 4.0
     assert rec.length_m == pytest.approx(B.length, rel=0.1)
-    assert rec.evidence["recovered"] == 1.0
-    assert rec.evidence["contrast_before"] > rec.evidence["contrast_after"]
+    assert rec.heading_deg == pytest.approx(B.heading, abs=5.0)
+    assert rec.evidence[mechanism] == 1.0
+    if mechanism == "recovered":
+        assert rec.evidence["contrast_before"] > rec.evidence["contrast_after"]
 
 
 def test_match_detections_gates() -> None:

@@ -32,6 +32,11 @@ class WaterConfig:
     min_moored_beam_m: float = 12.0  # quay-line bumps narrower than this are slivers of a jagged outline
     min_vessel_area_m2: float = 60.0  # quay-line bumps smaller than this are not hulls
     min_moored_elongation: float = 2.0  # quay-line bumps must be at least this elongated to be hulls
+    # pixel-accurate water of one date without NIR (water_extent): a local water colour model
+    colour_z: float = 3.0  # pixels within this RMS band contrast of the local water colour are water
+    colour_window_m: float = 300.0  # window of the local water colour statistics
+    colour_smooth_m: float = 1.0  # Gaussian smoothing (sigma) before the colour test (sensor noise)
+    colour_interior_m: float = 30.0  # the water colour is learned this far inside the coarse water mask
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,12 @@ class MatchConfig:
     min_recover_elongation: float = 2.0  # recovered regions must be at least this elongated (length / width)
     recover_clutter_window_m: float = 200.0  # neighbourhood whose background change rate gates recovery
     max_recover_clutter: float = 0.01  # recover only where < this share of the surrounding water changed
+    berth: bool = True  # departed/arrived vessels where the water surface itself changed (berths.py)
+    berth_min_beam_m: float = 4.0  # water-change regions are opened by a disk this wide (no hull is narrower)
+    berth_max_elongation: float = 12.0  # longer for their beam than any hull: shadows of booms, wakes
+    berth_pair_ring_m: float = 10.0  # opposite water change this close beside a region ...
+    berth_max_opposite: float = 0.25  # ... over this share of its area: a shifted shadow or a moved object
+    berth_shore_m: float = 10.0  # a berth region lies this close to non-water of both dates (quay, other hull)
     other_change_sigma: float = 5.0  # "other surface change" in the change map: magnitude above this
     min_other_change_m2: float = 50.0  # ... over at least this connected area
     object_margin_m: float = 5.0  # changes this close to a reported object belong to it (not "other")

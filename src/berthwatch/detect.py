@@ -32,7 +32,7 @@ from skimage import filters
 
 from berthwatch.config import EquipmentConfig, Settings, VesselConfig
 from berthwatch.geo import oriented_measures, pixel_to_crs
-from berthwatch.masks import water_mask
+from berthwatch.masks import contrast_bands, local_mean_std, water_mask
 from berthwatch.models import Detection, DetectionResult, Scene
 
 log = logging.getLogger(__name__)
@@ -69,85 +69,6 @@ def _px(metres: float, scene: Scene) -> float:
 
 def _odd(n: float) -> int:
     return max(3, round(n) | 1)
-
-
-def _masked_mean_std(x: np.ndarray, m: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Local mean, std and support (fraction of masked pixels) of ``x`` over ``m`` in a square window.
-
-    Masked normalized convolution: box sums of ``x*m``, ``x*x*m`` and ``m``. Large windows are computed on a
-    block-averaged grid and interpolated back (the background varies slowly), so the cost does not grow with
-    the window.
-    """
-    mf = m.astype(np.float32)
-    xm = np.where(m, x, 0.0).astype(np.float32)
-    rows, cols = x.shape
-    block = max(1, window // 8)
-    if block > 1:
-        pr, pc = (-rows) % block, (-cols) % block
-
-        def reduce(a: np.ndarray) -> np.ndarray:
-            a = np.pad(a, ((0, pr), (0, pc)))
-            return a.reshape(a.shape[0] // block, block, a.shape[1] // block, block).mean(axis=(1, 3))
-
-        s_m, s_x, s_xx = reduce(mf), reduce(xm), reduce(xm * x)
-        w = max(3, (window // block) | 1)
-    else:
-        s_m, s_x, s_xx = mf, xm, xm * x
-        w = max(3, window | 1)
-    b_m = ndi.uniform_filter(s_m, w, mode="constant")
-    b_x = ndi.uniform_filter(s_x, w, mode="constant")
-    b_xx = ndi.uniform_filter(s_xx, w, mode="constant")
-    good = b_m > 1e-3
-    mean = np.zeros_like(b_m)
-    var = np.zeros_like(b_m)
-    np.divide(b_x, b_m, out=mean, where=good)
-    np.divide(b_xx, b_m, out=var, where=good)
-    var = np.maximum(var - mean * mean, 0.0)
-    std = np.sqrt(var)
-    if block > 1:
-        zoom = (rows + pr) / mean.shape[0], (cols + pc) / mean.shape[1]
-
-        def expand(a: np.ndarray) -> np.ndarray:
-            # block centres -> pixel centres: shift by half a block
-            out = ndi.zoom(a, zoom, order=1, mode="nearest", grid_mode=True)
-            return out[:rows, :cols]
-
-        return expand(mean), expand(std), expand(b_m)
-    return mean, std, b_m
-
-
-def contrast_bands(
-    scene: Scene, domain: np.ndarray, *, window_m: float, trim_z: float = 3.0, everywhere: bool = False
-) -> tuple[np.ndarray, tuple[str, ...]]:
-    """Per-band two-sided contrast ``z`` against local statistics of the ``domain`` pixels (float32).
-
-    Two passes: the second recomputes the statistics without the pixels whose first-pass ``|z|`` exceeded
-    ``trim_z`` (ships, wakes), so crowded anchorages do not raise their own background.
-
-    With ``everywhere`` the contrast is also given outside the domain (against the nearest water statistics).
-
-    Returns
-    -------
-    z : (bands, rows, cols) float32, 0 outside the domain unless ``everywhere``
-    roles : band roles in the same order
-    """
-    window = _odd(_px(window_m, scene))
-    out = np.zeros(scene.data.shape, dtype=np.float32)
-    if not domain.any():
-        return out, scene.bands
-    for i in range(scene.data.shape[0]):
-        x = scene.data[i].astype(np.float32)
-        bg = domain
-        for _ in range(2):
-            mean, std, _support = _masked_mean_std(x, bg, window)
-            # floor on the std: the median std over the domain times a small factor (flat synthetic water)
-            floor = max(float(np.median(std[domain])) * 0.25, 1e-6)
-            z = (x - mean) / np.maximum(std, floor)
-            bg = domain & (np.abs(z) < trim_z)
-        if not everywhere:
-            z[~domain] = 0.0
-        out[i] = z
-    return out, scene.bands
 
 
 def _footprint(obj_mask: np.ndarray, r0: int, c0: int, scene: Scene) -> Polygon:
@@ -387,7 +308,7 @@ def vessel_candidates(
     if r_close >= 1:
         cand = ndi.binary_closing(cand, structure=np.ones((2 * r_close + 1,) * 2, bool)) & domain
     # sea clutter: the share of anomalous water pixels around (whitecap fields, rough water, glint)
-    clutter_map, _s, _m = _masked_mean_std(grow.astype(np.float32), domain, _odd(_px(config.clutter_window_m, scene)))
+    clutter_map, _s, _m = local_mean_std(grow.astype(np.float32), domain, _odd(_px(config.clutter_window_m, scene)))
     lab, n = ndi.label(cand)
     n_water = n
     shore = _shore_regions(z, domain, land, scene=scene, config=config)

@@ -13,6 +13,7 @@ where both classes are present in similar amounts (METHODS.md section 1).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from collections.abc import Sequence
@@ -36,7 +37,17 @@ log = logging.getLogger(__name__)
 
 _WATER = WaterConfig()  # frozen: safe as a shared default
 
-__all__ = ["aoi_mask", "land_core", "read_aoi", "union_water", "water_index", "water_mask"]
+__all__ = [
+    "aoi_mask",
+    "contrast_bands",
+    "land_core",
+    "local_mean_std",
+    "read_aoi",
+    "union_water",
+    "water_extent",
+    "water_index",
+    "water_mask",
+]
 
 
 def _px(metres: float, pixel_size_m: float) -> float:
@@ -89,6 +100,85 @@ def water_index(scene: Scene) -> tuple[np.ndarray, str]:
     tex = np.log(sd + 1e-3)
     idx = -_robust_unit(tex, valid) - _robust_unit(bright, valid)
     return idx.astype(np.float32), "texture"
+
+
+def local_mean_std(x: np.ndarray, m: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Local mean, std and support (fraction of masked pixels) of ``x`` over ``m`` in a square window.
+
+    Masked normalized convolution: box sums of ``x*m``, ``x*x*m`` and ``m``. Large windows are computed on a
+    block-averaged grid and interpolated back (the background varies slowly), so the cost does not grow with
+    the window.
+    """
+    mf = m.astype(np.float32)
+    xm = np.where(m, x, 0.0).astype(np.float32)
+    rows, cols = x.shape
+    block = max(1, window // 8)
+    if block > 1:
+        pr, pc = (-rows) % block, (-cols) % block
+
+        def reduce(a: np.ndarray) -> np.ndarray:
+            a = np.pad(a, ((0, pr), (0, pc)))
+            return a.reshape(a.shape[0] // block, block, a.shape[1] // block, block).mean(axis=(1, 3))
+
+        s_m, s_x, s_xx = reduce(mf), reduce(xm), reduce(xm * x)
+        w = max(3, (window // block) | 1)
+    else:
+        s_m, s_x, s_xx = mf, xm, xm * x
+        w = max(3, window | 1)
+    b_m = ndi.uniform_filter(s_m, w, mode="constant")
+    b_x = ndi.uniform_filter(s_x, w, mode="constant")
+    b_xx = ndi.uniform_filter(s_xx, w, mode="constant")
+    good = b_m > 1e-3
+    mean = np.zeros_like(b_m)
+    var = np.zeros_like(b_m)
+    np.divide(b_x, b_m, out=mean, where=good)
+    np.divide(b_xx, b_m, out=var, where=good)
+    var = np.maximum(var - mean * mean, 0.0)
+    std = np.sqrt(var)
+    if block > 1:
+        zoom = (rows + pr) / mean.shape[0], (cols + pc) / mean.shape[1]
+
+        def expand(a: np.ndarray) -> np.ndarray:
+            # block centres -> pixel centres: shift by half a block
+            out = ndi.zoom(a, zoom, order=1, mode="nearest", grid_mode=True)
+            return out[:rows, :cols]
+
+        return expand(mean), expand(std), expand(b_m)
+    return mean, std, b_m
+
+
+def contrast_bands(
+    scene: Scene, domain: np.ndarray, *, window_m: float, trim_z: float = 3.0, everywhere: bool = False
+) -> tuple[np.ndarray, tuple[str, ...]]:
+    """Per-band two-sided contrast ``z`` against local statistics of the ``domain`` pixels (float32).
+
+    Two passes: the second recomputes the statistics without the pixels whose first-pass ``|z|`` exceeded
+    ``trim_z`` (ships, wakes), so crowded anchorages do not raise their own background.
+
+    With ``everywhere`` the contrast is also given outside the domain (against the nearest water statistics).
+
+    Returns
+    -------
+    z : (bands, rows, cols) float32, 0 outside the domain unless ``everywhere``
+    roles : band roles in the same order
+    """
+    window = max(3, round(_px(window_m, scene.pixel_size_m)) | 1)
+    out = np.zeros(scene.data.shape, dtype=np.float32)
+    if not domain.any():
+        return out, scene.bands
+    for i in range(scene.data.shape[0]):
+        x = scene.data[i].astype(np.float32)
+        bg = domain
+        for _ in range(2):
+            mean, std, _support = local_mean_std(x, bg, window)
+            # floor on the std: the median std over the domain times a small factor (flat synthetic water)
+            floor = max(float(np.median(std[domain])) * 0.25, 1e-6)
+            z = (x - mean) / np.maximum(std, floor)
+            bg = domain & (np.abs(z) < trim_z)
+        if not everywhere:
+            z[~domain] = 0.0
+        out[i] = z
+    return out, scene.bands
 
 
 def _local_std(x: np.ndarray, size: int) -> np.ndarray:
@@ -208,7 +298,7 @@ def water_mask(scene: Scene, *, config: WaterConfig = _WATER, aoi: np.ndarray | 
     return water
 
 
-def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
+def _open_water(scene: Scene, *, config: WaterConfig, fill_holes: bool = True) -> np.ndarray:
     valid = scene.valid
     if not valid.any():
         return np.zeros(scene.shape, dtype=bool)
@@ -241,11 +331,51 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     # remove small water bodies (puddles, shadows, dark roofs) - keep water connected to large bodies
     min_px = max(1, round(config.min_water_area_m2 / px**2))
     water = morphology.remove_small_objects(water, max_size=min_px - 1) if min_px > 1 else water
+    if not fill_holes:
+        return water
     # land specks inside water: ships at anchor, buoys, debris -> water (the detector looks at them)
     hole_px = max(0, round(config.max_hole_m2 / px**2))
     if hole_px > 0:
         water = morphology.remove_small_holes(water, max_size=hole_px)
     return water
+
+
+def water_extent(scene: Scene, *, config: WaterConfig = _WATER) -> np.ndarray:
+    """Pixel-accurate open water of one date: ships, quays, shadows and foam are *not* water here.
+
+    Unlike :func:`water_mask` (the vessel search domain, where ships are holes to look into), this is the water
+    surface as seen, so that comparing two dates shows where a hull lay on one and open water on the other
+    (METHODS.md section 1, "union of both dates' water masks"). With NIR it is the NDWI water without hole
+    filling. Without NIR the texture index is blurred at tens of metres, so its outline is refined with a
+    *water colour model*: every band's contrast against local statistics of the confident water interior
+    (two passes, the second without the first's anomalies, :func:`contrast_bands`), after a light smoothing of
+    ``colour_smooth_m``; pixels within ``colour_z`` (root mean square over bands) of the local water colour
+    and connected to that interior are water.
+
+    Returns
+    -------
+    numpy.ndarray of bool, (rows, cols)
+    """
+    water = _open_water(scene, config=config, fill_holes=False)
+    if scene.has("nir") and scene.has("green"):
+        return water
+    px = scene.pixel_size_m
+    interior = ndi.binary_erosion(water, iterations=max(1, round(_px(config.colour_interior_m, px))))
+    if interior.sum() < 50:
+        return water
+    sigma = max(0.5, _px(config.colour_smooth_m, px))
+    smoothed = np.stack([ndi.gaussian_filter(b.astype(np.float32), sigma) for b in scene.data])
+    z, _roles = contrast_bands(
+        dataclasses.replace(scene, data=smoothed),
+        interior,
+        window_m=config.colour_window_m,
+        trim_z=config.colour_z,
+        everywhere=True,
+    )
+    like = (np.sqrt(np.mean(z * z, axis=0)) < config.colour_z) & scene.valid
+    lab, _n = ndi.label(like)
+    ids = np.unique(lab[interior & like])
+    return np.isin(lab, ids[ids > 0])
 
 
 def _thin_land_pieces(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:

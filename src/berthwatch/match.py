@@ -34,6 +34,7 @@ from shapely.geometry.base import BaseGeometry
 from skimage.filters import apply_hysteresis_threshold
 from skimage.morphology import remove_small_objects
 
+from berthwatch.berths import berth_changes
 from berthwatch.config import MatchConfig, Settings
 from berthwatch.geo import heading_difference, oriented_measures
 from berthwatch.models import STATUSES, AlignedPair, ChangedObject, ChangeSet, Detection, Kind, Status
@@ -687,6 +688,42 @@ def _recover_vessels(
     return out
 
 
+def _merge_berth_changes(
+    objects: list[ChangedObject], berths: Sequence[ChangedObject], grid: _Grid, config: MatchConfig
+) -> list[ChangedObject]:
+    """Add vessels found from water-surface change (:mod:`berthwatch.berths`) to the matched objects.
+
+    A region whose footprint is cloud-like at the date it is "present" (bright and featureless), or whose
+    whole neighbourhood changed (an unmasked cloud or its shadow), is not a hull and is dropped. A berth change
+    that a detector object of the same status already describes (footprint IoU >= 0.3) is dropped, the
+    detector's outline being the better one. Otherwise the berth change wins over the vessel objects it covers
+    for at least half of their area: fragments of the hull, or a "stayed" that the water, open at one of the
+    dates, contradicts.
+    """
+    out = list(objects)
+    for b in berths:
+        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        here = "before" if b.status == "departed" else "after"
+        if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
+            continue
+        b.evidence.update({k: round(float(ev[k]), 4) for k in ("ncc", "changed_fraction", "ring_z50")})
+        vessels = [o for o in out if o.kind == "vessel" and not o.geometry.is_empty]
+        same = [
+            o
+            for o in vessels
+            if o.status == b.status
+            and o.geometry.intersection(b.geometry).area >= 0.3 * o.geometry.union(b.geometry).area
+        ]
+        if same:
+            continue
+        covered = {
+            id(o) for o in vessels if o.geometry.intersection(b.geometry).area >= 0.5 * max(o.geometry.area, 1e-12)
+        }
+        out = [o for o in out if id(o) not in covered]
+        out.append(b)
+    return out
+
+
 # ------------------------------------------------------------------------------------------------
 # layers and the public entry point
 # ------------------------------------------------------------------------------------------------
@@ -815,6 +852,8 @@ def diff(
     report("diff: matching", 0.3)
     objects = _classify(list(before), list(after), grid, cfg, registration_m)
     report("diff: recovery", 0.6)
+    if cfg.berth:
+        objects = _merge_berth_changes(objects, berth_changes(pair, settings=settings), grid, cfg)
     if cfg.recover:
         geoms = [d.geometry for d in (*before, *after)] + [o.geometry for o in objects]
         explained = _explained_mask(geoms, grid, buffer_m=max(2.0 * grid.pixel_size_m, cfg.object_margin_m))

@@ -1,0 +1,254 @@
+"""Vessels that left or came to a berth, from where the water surface itself changed between two dates.
+
+A hull moored flush alongside a quay is hard to find on one date: it touches the quay, may share its
+brightness, and its shadow joins it. Two dates make it easy (METHODS.md sections 1 and 6): where a ship lay on
+one date there is *open water* on the other. :func:`berthwatch.masks.water_extent` gives each date's water
+surface pixel by pixel; a region that is water at one date and not at the other, hull-sized and hull-shaped,
+is a vessel that departed (water afterwards) or arrived (water before).
+
+Two things also flip water to non-water and are refused on evidence, not on size alone:
+
+- *moving shadows and displaced objects*: the sun moves between acquisitions, so the shadows of cranes and
+  buildings on the water shift sideways; a ship that swung at its berth shifts too. Both leave a region that
+  became water right beside one that stopped being water. A departure or arrival has no such partner: a region
+  is kept only when the opposite change next to it covers less than ``berth_max_opposite`` of its area.
+- *sea clutter and boats under way*: whitecaps and glint flip small patches everywhere on rough water, and a
+  small boat's wake makes a hull-sized bright streak. Regions are opened with a disk of ``berth_min_beam_m``
+  (no hull is narrower), kept only where the surrounding water flipped at a low rate (``max_recover_clutter``
+  in ``recover_clutter_window_m``, as for the other recovery), and only at a *berth*: within
+  ``berth_shore_m`` of something that is not water at either date (a quay, a hull that stayed). On open water
+  the single-date detector sees hulls whole, with its wake cutting; at the quay it does not, and this is for it.
+
+Measures are robust to the ship's own shadow and superstructure, which join the hull region on the water side:
+the length is the region's extent along its principal axis, the beam the median of its extents across it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+from shapely import affinity
+from shapely.geometry import Polygon, box
+from skimage import morphology
+
+from berthwatch.config import Settings
+from berthwatch.geo import oriented_measures, pixel_to_crs
+from berthwatch.masks import water_extent
+from berthwatch.models import AlignedPair, ChangedObject, Detection, Status
+
+log = logging.getLogger(__name__)
+
+__all__ = ["berth_changes", "water_change"]
+
+
+def water_change(pair: AlignedPair, *, settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where the water surface changed between the dates, from each date's :func:`~berthwatch.masks.water_extent`.
+
+    Returns
+    -------
+    gone : bool (rows, cols)
+        Not water before, water after (something left).
+    came : bool (rows, cols)
+        Water before, not water after (something came).
+    water : bool (rows, cols)
+        Water at either date. All three only where both dates are valid.
+    """
+    settings = settings or Settings()
+    wb = water_extent(pair.before, config=settings.water)
+    wa = water_extent(pair.after, config=settings.water)
+    valid = pair.valid
+    return (~wb & wa & valid), (wb & ~wa & valid), ((wb | wa) & valid)
+
+
+def _axes(rr: np.ndarray, cc: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
+    """Projections of pixel centres on the principal axes, the centroid and the unit major axis (col, row)."""
+    y0, x0 = float(rr.mean()), float(cc.mean())
+    y, x = rr - y0, cc - x0
+    cov = np.cov(np.vstack([x, y])) if rr.size > 2 else np.eye(2)
+    w, v = np.linalg.eigh(cov)
+    major = v[:, int(np.argmax(w))]
+    u = x * major[0] + y * major[1]
+    t = -x * major[1] + y * major[0]
+    return u, t, x0, y0, major
+
+
+def _slices(u: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One-pixel slices along the axis: bin index of each pixel, and per slice its across-axis min/max/presence."""
+    bins = np.floor(u - u.min()).astype(int)
+    nb = int(bins.max()) + 1
+    lo = np.full(nb, np.inf)
+    hi = np.full(nb, -np.inf)
+    np.minimum.at(lo, bins, t)
+    np.maximum.at(hi, bins, t)
+    return bins, lo, hi, np.isfinite(lo)
+
+
+def _hull_pixels(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
+    """Which pixels of a region form its straight hull band, without a shadow or wake jutting off one end.
+
+    A hull is a straight band of nearly constant beam; the ship's shadow on the water (cast by its
+    superstructure) or a wake leaves the band sideways or narrows. Along the principal axis, slices whose
+    mid-line is more than half the median beam off the median mid-line, or that are less than half the median
+    beam wide, are outside; the longest run of inside slices (gaps of up to two slices bridged) is the hull.
+    """
+    u, t, *_ = _axes(rr.astype(np.float64), cc.astype(np.float64))
+    bins, lo, hi, ok = _slices(u, t)
+    lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 0.0)
+    width = hi - lo + 1.0
+    mid = (hi + lo) / 2.0
+    beam = float(np.median(width[ok]))
+    centre = float(np.median(mid[ok]))
+    inside = ok & (np.abs(mid - centre) <= beam / 2.0) & (width >= beam / 2.0)
+    inside = ndi.binary_closing(inside, structure=np.ones(5, bool)) | inside
+    lab, n = ndi.label(inside)
+    if n == 0:
+        return np.ones(rr.size, dtype=bool)
+    sizes = np.bincount(lab)[1:]
+    keep_slices = lab == int(np.argmax(sizes)) + 1
+    return keep_slices[bins] & (np.abs(t - centre) <= beam)
+
+
+def _robust_rectangle(rr: np.ndarray, cc: np.ndarray) -> tuple[Polygon, float, float, int]:
+    """Oriented rectangle (pixel coordinates) of a region's hull band: its extent along the axis, median beam.
+
+    The hull band (:func:`_hull_pixels`) is found on the region's principal axes, then the axes are measured
+    again on the band alone, so a shadow neither lengthens, widens, shifts nor turns the hull.
+    """
+    sel = _hull_pixels(rr, cc)
+    if sel.sum() >= 3:
+        rr, cc = rr[sel], cc[sel]
+    u, t, x0, y0, major = _axes(rr.astype(np.float64), cc.astype(np.float64))
+    _bins, lo, hi, ok = _slices(u, t)
+    beam = float(np.median(hi[ok] - lo[ok])) + 1.0
+    mid = float(np.median((hi[ok] + lo[ok]) / 2.0))
+    length = float(np.ptp(u)) + 1.0
+    umid = (float(u.max()) + float(u.min())) / 2.0
+    rect = box(-length / 2.0, -beam / 2.0, length / 2.0, beam / 2.0)
+    angle = math.degrees(math.atan2(major[1], major[0]))
+    rect = affinity.rotate(rect, angle, origin=(0.0, 0.0))
+    # (u, t) -> (x, y): x = u*mx - t*my, y = u*my + t*mx; +0.5 to pixel-square coordinates of the centres
+    cx = x0 + umid * major[0] - mid * major[1] + 0.5
+    cy = y0 + umid * major[1] + mid * major[0] + 0.5
+    return affinity.translate(rect, cx, cy), length, beam, int(rr.size)
+
+
+def _local_rate(flip: np.ndarray, zone: np.ndarray, regions: np.ndarray, window_px: float) -> np.ndarray:
+    """Share of the zone's pixels around each pixel that flipped, leaving out the candidate regions."""
+    size = max(3, round(window_px) | 1)
+    background = zone & ~regions
+    flipped = ndi.uniform_filter((flip & background).astype(np.float32), size=size, mode="constant")
+    total = ndi.uniform_filter(background.astype(np.float32), size=size, mode="constant")
+    return np.where(total > 1e-6, flipped / np.maximum(total, 1e-6), 1.0)
+
+
+def berth_changes(
+    pair: AlignedPair,
+    *,
+    settings: Settings | None = None,
+    flips: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
+) -> list[ChangedObject]:
+    """Departed and arrived vessels where the water surface changed between the dates (hull-shaped regions).
+
+    Parameters
+    ----------
+    pair
+        The aligned pair.
+    settings
+        ``settings.match`` (``berth_*``, clutter gate), ``settings.vessel`` (size limits) and ``settings.water``.
+    flips
+        Precomputed :func:`water_change` of the pair.
+
+    Returns
+    -------
+    list of :class:`~berthwatch.models.ChangedObject` (kind ``vessel``, ids not yet assigned) whose evidence
+    holds ``water_change`` = 1, the region's ``fill`` of its rectangle and ``opposite`` (the share of opposite
+    change beside it).
+    """
+    settings = settings or Settings()
+    cfg, vcfg = settings.match, settings.vessel
+    gone, came, water = flips if flips is not None else water_change(pair, settings=settings)
+    px = pair.before.pixel_size_m
+    gs = pair.before.ground_scale
+    transform = pair.before.transform
+    disk = morphology.disk(max(1, round(cfg.berth_min_beam_m / px / 2.0)))
+    opened = {"departed": ndi.binary_opening(gone, structure=disk), "arrived": ndi.binary_opening(came, structure=disk)}
+    regions = opened["departed"] | opened["arrived"]
+    rate = _local_rate(gone | came, water, regions, cfg.recover_clutter_window_m / px)
+    ring = max(1, round(cfg.berth_pair_ring_m / px))
+    shore = max(1, round(cfg.berth_shore_m / px))
+    pad = max(ring, shore)
+    land = pair.valid & ~water
+    out: list[ChangedObject] = []
+    for status, mine, other in (("departed", gone, came), ("arrived", came, gone)):
+        lab, _n = ndi.label(opened[status], structure=np.ones((3, 3), bool))
+        for k, sl in enumerate(ndi.find_objects(lab), start=1):
+            if sl is None:
+                continue
+            sub = lab[sl] == k
+            area_m2 = float(sub.sum()) * px * px
+            if area_m2 < settings.water.min_vessel_area_m2:
+                continue
+            rr, cc = np.nonzero(sub)
+            rr, cc = rr + sl[0].start, cc + sl[1].start
+            rect_px, length_px, beam_px, n_hull = _robust_rectangle(rr, cc)
+            length, beam = length_px * px, beam_px * px
+            if not (vcfg.min_length_m <= length <= vcfg.max_length_m and 0 < beam <= vcfg.max_width_m):
+                continue
+            elongation = length / beam
+            if not (cfg.min_recover_elongation <= elongation <= cfg.berth_max_elongation):
+                continue
+            if rate[int(np.median(rr)), int(np.median(cc))] >= cfg.max_recover_clutter:
+                continue  # rough or glinting water flips everywhere here
+            # the opposite change right beside the region: a shadow or an object that moved sideways
+            r0, r1 = max(0, sl[0].start - pad), min(mine.shape[0], sl[0].stop + pad)
+            c0, c1 = max(0, sl[1].start - pad), min(mine.shape[1], sl[1].stop + pad)
+            here = np.zeros((r1 - r0, c1 - c0), dtype=bool)
+            here[rr - r0, cc - c0] = True
+            near = ndi.binary_dilation(here, iterations=ring)
+            opposite = float((near & other[r0:r1, c0:c1]).sum()) / float(sub.sum())
+            if opposite >= cfg.berth_max_opposite:
+                continue
+            # a berth: the region lies against something that is not water at either date (quay, another hull)
+            if not (ndi.binary_dilation(here, iterations=shore) & land[r0:r1, c0:c1]).any():
+                continue
+            fill = n_hull / max(length_px * beam_px, 1.0)
+            geom = pixel_to_crs(rect_px, transform)
+            _l, _w, heading, _rect = oriented_measures(geom, ground_scale=gs, crs=pair.before.crs)
+            conf = float(np.clip(0.5 + 0.4 * min(fill, 1.0) - opposite, 0.05, 0.9))
+            det = Detection(
+                geometry=geom,
+                kind="vessel",
+                confidence=round(conf, 4),
+                length_m=length,
+                width_m=beam,
+                heading_deg=heading if heading < 180.0 else 0.0,
+                area_m2=area_m2,
+                features={"water_change": 1.0},
+            )
+            st: Status = "departed" if status == "departed" else "arrived"
+            out.append(
+                ChangedObject(
+                    id="",
+                    kind="vessel",
+                    status=st,
+                    geometry=geom,
+                    confidence=det.confidence,
+                    length_m=length,
+                    width_m=beam,
+                    heading_deg=det.heading_deg,
+                    area_m2=area_m2,
+                    before=det if st == "departed" else None,
+                    after=det if st == "arrived" else None,
+                    evidence={
+                        "water_change": 1.0,
+                        "fill": round(min(fill, 1.0), 4),
+                        "opposite": round(opposite, 4),
+                        "clutter": round(float(rate[int(np.median(rr)), int(np.median(cc))]), 4),
+                    },
+                )
+            )
+    log.debug("berth changes: %d vessels from water change", len(out))
+    return out

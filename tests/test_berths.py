@@ -1,0 +1,129 @@
+"""Known answers for vessels found from two-date water-surface change (berthwatch.berths, masks.water_extent)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from rasterio import features as rfeatures
+from shapely.geometry import shape
+
+from berthwatch import synth
+from berthwatch.align import align
+from berthwatch.berths import berth_changes
+from berthwatch.geo import from_lonlat, heading_difference
+from berthwatch.io import read_scene
+from berthwatch.masks import water_extent, water_mask
+from berthwatch.models import AlignedPair
+
+BEFORE = "20250118_081523_ssc7_u0001_visual.tif"
+AFTER = "20250127_082011_ssc9_u0002_visual.tif"
+
+
+def _quay_port(seed: int, pixel_size_m: float = 0.8) -> tuple[synth.PortSpec, synth.Berth]:
+    spec = synth.PortSpec(
+        seed=seed,
+        width_m=520.0,
+        height_m=400.0,
+        pixel_size_m=pixel_size_m,
+        layout="quay",
+        land_side=0.0,
+        equipment=[],
+        vessels=[],
+        distractors=False,
+    )
+    berth = max(synth.quay_berths(synth.make_port(spec)), key=lambda b: b.length_m)
+    return spec, berth
+
+
+def _pair(
+    seed: int, vessels: list[synth.VesselSpec], *, pixel_size_m: float = 0.8, **after: object
+) -> tuple[AlignedPair, synth.SyntheticPair]:
+    spec, _berth = _quay_port(seed, pixel_size_m)
+    spec = dataclasses.replace(spec, vessels=vessels)
+    d0 = synth.DateSpec(dt.date(2025, 1, 18), layout="visual", sun_azimuth_deg=150.0, sea_state=0.3)
+    d1 = synth.DateSpec(dt.date(2025, 1, 27), layout="visual", sea_state=0.3, **after)  # type: ignore[arg-type]
+    sp = synth.make_pair(spec, d0, d1)
+    return align(sp.before.to_scene(), sp.after.to_scene()), sp
+
+
+def _found(pair: AlignedPair) -> list[tuple[str, float, float, float, float]]:
+    """(status, centroid x, centroid y, length, heading) of every berth change, in the pair's CRS."""
+    return [
+        (o.status, o.geometry.centroid.x, o.geometry.centroid.y, o.length_m, o.heading_deg) for o in berth_changes(pair)
+    ]
+
+
+@pytest.mark.parametrize("status", ["departed", "arrived"])
+def test_ship_alongside_quay_that_left_is_found_from_the_water(status: str) -> None:
+    """A 110 m hull flush against the quay leaves (or arrives); its neighbour stays."""
+    _spec, berth = _quay_port(31)
+    present = (True, False) if status == "departed" else (False, True)
+    leaves = berth.place(110.0, along_m=-90.0, hull="dark", present=present, id="LEAVES")
+    stays = berth.place(70.0, along_m=90.0, hull="bright", shift_m=(0.8, 0.4), rotate_deg=0.5, id="STAYS")
+    pair, sp = _pair(31, [leaves, stays], sun_azimuth_deg=165.0, shift_px=(1.2, -0.7), gain=1.1)
+    truth = next(t for t in sp.truth if t.id == "LEAVES")
+    got = _found(pair)
+    assert len(got) == 1, got
+    _status, x, y, length, heading = got[0]
+    assert got[0][0] == status
+    c = truth.polygon.centroid
+    assert np.hypot(x - c.x, y - c.y) < 0.25 * truth.length_m
+    assert length == pytest.approx(truth.length_m, rel=0.1)
+    assert heading_difference(heading, truth.heading_deg) < 10.0
+
+
+def test_moving_shadows_and_a_ship_swinging_at_berth_are_not_changes() -> None:
+    """Same ships on both dates; the sun turns 25 degrees, one ship shifts 3 m along the quay: nothing left."""
+    _spec, berth = _quay_port(32)
+    ships = [
+        berth.place(120.0, along_m=-80.0, hull="grey", shift_m=(3.0, 0.0), rotate_deg=1.0),
+        berth.place(60.0, along_m=80.0, hull="dark"),
+    ]
+    pair, _sp = _pair(32, ships, sun_azimuth_deg=175.0, sun_elevation_deg=28.0, shift_px=(-0.6, 1.4))
+    assert _found(pair) == []
+
+
+def test_water_extent_keeps_the_berth_edge_that_the_search_domain_blurs() -> None:
+    """RGB 0.8 m: water_extent follows the true shoreline to a few metres and leaves the moored hull out."""
+    _spec, berth = _quay_port(33)
+    ship = berth.place(100.0, along_m=0.0, hull="dark")
+    pair, sp = _pair(33, [ship])
+    scene = pair.before
+    land = rfeatures.rasterize(
+        [(sp.port.to_crs(sp.port.land), 1)], out_shape=scene.shape, transform=scene.transform, fill=0, dtype="uint8"
+    ).astype(bool)
+    hull = rfeatures.rasterize(
+        [(next(t for t in sp.truth if t.kind == "vessel").polygon, 1)],
+        out_shape=scene.shape,
+        transform=scene.transform,
+        fill=0,
+        dtype="uint8",
+    ).astype(bool)
+    open_water = ~land & ~hull & scene.valid
+    extent = water_extent(scene)
+    assert (extent & hull).mean() < 0.05 * hull.mean()  # the hull is not water
+    assert (extent & land).sum() < 0.01 * land.sum()  # nor is the land
+    assert (extent & open_water).sum() > 0.95 * open_water.sum()  # the open water is
+    # the search domain (blurred texture index) loses more of the water along the quay than water_extent does
+    domain = water_mask(scene)
+    assert (domain & open_water).sum() <= (extent & open_water).sum()
+
+
+def test_sample_tartus_cargo_ships_departed(sample_tiles: Path) -> None:
+    """The bundled Tartus pair: Sparta and Sparta II, moored flush at the long pier, are found departed."""
+    pair = align(read_scene(sample_tiles / BEFORE), read_scene(sample_tiles / AFTER))
+    truth = json.loads((sample_tiles / "tartus_truth.geojson").read_text())
+    departed = [o for o in berth_changes(pair) if o.status == "departed"]
+    for tid in ("V-SPARTA", "V-SPARTA-II"):
+        f = next(f for f in truth["features"] if f["properties"]["id"] == tid)
+        p = f["properties"]
+        poly = from_lonlat(shape(f["geometry"]), pair.before.crs)
+        near = [o for o in departed if o.geometry.centroid.distance(poly.centroid) < 0.25 * p["length_m"]]
+        assert len(near) == 1, (tid, [(o.length_m, o.geometry.centroid) for o in departed])
+        assert near[0].length_m == pytest.approx(p["length_m"], rel=0.1)
+        assert heading_difference(near[0].heading_deg, p["heading_deg"]) < 10.0
