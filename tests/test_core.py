@@ -160,14 +160,14 @@ def test_geographic_crs_measured_in_metres():
 
 @pytest.mark.parametrize(("text", "expected"), [("false", False), ("0", False), ("True", True), ("on", True)])
 def test_boolean_settings_parse_words(text, expected):
-    assert load_settings(None, [f"match.recover={text}"]).match.recover is expected
+    assert load_settings(None, [f"match.berth={text}"]).match.berth is expected
 
 
 def test_boolean_and_tuple_settings_refuse_garbage(tmp_path):
     with pytest.raises(ConfigError):
-        load_settings(None, ["match.recover=perhaps"])
+        load_settings(None, ["match.berth=perhaps"])
     cfg = tmp_path / "s.toml"
-    cfg.write_text("[equipment]\nlevels_z = [2.0, 4.0]\n[match]\nrecover = false\n")
+    cfg.write_text("[equipment]\nlevels_z = [2.0, 4.0]\n[match]\nberth = false\n")
     s = load_settings(cfg)
     assert s.equipment.levels_z == (2.0, 4.0)
-    assert s.match.recover is False
+    assert s.match.berth is False

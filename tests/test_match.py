@@ -252,7 +252,9 @@ def test_missed_departure_recovered_from_the_difference(mechanism: str) -> None:
     b = render(FLEET, seed=1, name="before.tif")
     a = render([A, C], seed=2, name="after.tif")
     pair = align(b, a)
-    settings = Settings().updated({"match": {"berth": mechanism == "water_change"}})
+    settings = Settings().updated(
+        {"match": {"berth": mechanism == "water_change", "recover": mechanism == "recovered"}}
+    )
     changes = diff([det(A), det(C)], [det(A), det(C)], pair, water=water, settings=settings)
     got = statuses(changes)
     assert [s for s, _ in got] == ["stayed", "departed", "stayed"]

@@ -129,7 +129,9 @@ class MatchConfig:
     same_ncc: float = 0.6  # footprint correlation between dates at or above which it is the same object
     max_invalid_fraction: float = 0.25  # more of a footprint without data at the other date: status unknown
     min_change_pixels: int = 12  # an object seen at one date only needs this many pixels to be verified at all
-    recover: bool = True  # recover vessels the detector missed from regions of strong two-date change
+    # recover vessels the detector missed from hull-shaped regions of strong two-date change anywhere on the water
+    # (off by default: on rough water it mostly finds whitecaps and small boats with wakes; berth covers quays)
+    recover: bool = False
     recover_sigma: float = 8.0  # a recovered region must hold pixels at least this changed (robust sigma)
     min_recover_contrast: float = 4.0  # hull vs surrounding water contrast (robust sigma) at the date it is there
     min_recover_elongation: float = 2.0  # recovered regions must be at least this elongated (length / width)
