@@ -702,7 +702,8 @@ def _merge_berth_changes(
     """
     out = list(objects)
     for b in berths:
-        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        ring_m = float(np.clip(b.width_m, 3.0, 20.0))
+        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=ring_m)
         here = "before" if b.status == "departed" else "after"
         if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
             continue

@@ -171,6 +171,13 @@ def _labelled(objs: Sequence[AnyObject], which: Which) -> list[AnyObject]:
     )
 
 
+def _label_text(obj: AnyObject) -> str:
+    """The id, and for a vessel that departed or arrived its length, so the picture alone tells which ship."""
+    if obj.kind == "vessel" and getattr(obj, "status", "stayed") in CHANGED:
+        return f"{obj.id} {obj.length_m:.0f} m"
+    return obj.id
+
+
 def _nice_length(target_m: float) -> float:
     """A round length (1, 2 or 5 times a power of ten) not longer than ``target_m``."""
     if target_m <= 0:
@@ -361,13 +368,14 @@ def _place_labels(ax: Axes, scene: Scene, objects: Sequence[AnyObject], which: W
         if gp.is_empty:
             continue
         big = obj.kind == "vessel"
+        text = _label_text(obj)
         fs = 8.5 if big else 5.5
         font = FontProperties(size=fs, weight="bold" if big else "normal")
         if renderer is not None:  # the text's true extent in output pixels (+ the stroke around it)
-            tw, th, _ = renderer.get_text_width_height_descent(obj.id, font, ismath=False)
+            tw, th, _ = renderer.get_text_width_height_descent(text, font, ismath=False)
             w, h = (tw + 4.0) * per_px, (th + 4.0) * per_px
         else:
-            w = (len(obj.id) * 0.7 + 0.4) * fs * dpi / 72.0 * per_px
+            w = (len(text) * 0.7 + 0.4) * fs * dpi / 72.0 * per_px
             h = fs * 1.2 * dpi / 72.0 * per_px
         best: tuple[float, tuple[float, float, str, str, tuple[float, float, float, float]]] | None = None
         rings = [_label_candidates(gp, 3.0 * per_px + k * 1.5 * h) for k in range(5)]
@@ -398,7 +406,7 @@ def _place_labels(ax: Axes, scene: Scene, objects: Sequence[AnyObject], which: W
         ax.text(
             x,
             y,
-            obj.id,
+            text,
             fontproperties=font,
             color="white",
             va=va,
