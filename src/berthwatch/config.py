@@ -129,6 +129,12 @@ class MatchConfig:
     same_ncc: float = 0.6  # footprint correlation between dates at or above which it is the same object
     max_invalid_fraction: float = 0.25  # more of a footprint without data at the other date: status unknown
     min_change_pixels: int = 12  # an object seen at one date only needs this many pixels to be verified at all
+    # equipment: the bare ground around an item (away from every detection of both dates) is the local reference
+    ground_radius_m: float = 20.0  # bare ground this close to an item's outline is its reference (0: off)
+    ground_margin_m: float = 3.0  # ground this close to any detection (its cast shadow, neighbours) is not bare
+    ground_shift_sigma: float = 3.0  # an item changed when its median pixel changed by this many robust sigmas
+    # of the bare ground's own change (after removing the bare ground's local change: haze, shadow, gain)
+    min_quiet_ground: float = 0.25  # fewer of the bare ground's pixels unchanged: cloud or its shadow (unknown)
     # recover vessels the detector missed from hull-shaped regions of strong two-date change anywhere on the water
     # (off by default: on rough water it mostly finds whitecaps and small boats with wakes; berth covers quays)
     recover: bool = False

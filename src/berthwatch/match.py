@@ -9,6 +9,13 @@ it stayed. Only clear change makes a departure or an arrival (hysteresis: weak e
 Regions of strong change of vessel size and shape that no detection explains are recovered as departed or
 arrived vessels, deciding the date by which one shows a hull against the surrounding water.
 
+Quay equipment (items of a few metres, packed in rows and blocks) is judged against the bare ground around it
+— the pixels farther than ``ground_margin_m`` from every detection of either date, within ``ground_radius_m``:
+an item changed when its footprint's median moved well beyond the bare ground's own change (haze, gain, a
+shadow), the change is its own when the other date looks at least as much like that ground as its own date
+does (not a detection on a spot another item vacated), and its neighbourhood is occluded only when the bare
+ground itself changed (a block of items that left together is no cloud).
+
 Pixels invalid at the other date (nodata, cloud masks) make an object ``unknown``, as does a footprint that is
 bright and featureless at the other date (an unmasked cloud).
 """
@@ -111,6 +118,10 @@ class _Grid:
     noise_after: float
     bright_before: float
     bright_after: float
+    data_before: np.ndarray | None = None  # (bands, rows, cols) as stored: multi-band evidence on small windows
+    data_after: np.ndarray | None = None
+    band_noise_before: np.ndarray | None = None  # pixel noise of each band (robust, from neighbour differences)
+    band_noise_after: np.ndarray | None = None
 
 
 def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
@@ -141,6 +152,11 @@ def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
         noise_after=noise(ga, va),
         bright_before=bright(gb, vb),
         bright_after=bright(ga, va),
+        data_before=pair.before.data,
+        data_after=pair.after.data,
+        # (at least the noise of the band mean: integer data quantised finer than its noise has a zero MAD)
+        band_noise_before=np.array([max(noise(x.astype(np.float32), vb), noise(gb, vb)) for x in pair.before.data]),
+        band_noise_after=np.array([max(noise(x.astype(np.float32), va), noise(ga, va)) for x in pair.after.data]),
     )
 
 
@@ -253,6 +269,86 @@ def footprint_evidence(
         cloudy = vals.size >= 4 and float(np.median(vals)) >= bright and _robust_sigma(vals) <= 3.0 * noise
         ev[f"cloud_{tag}"] = 1.0 if cloudy else 0.0
     return ev
+
+
+_MIN_GROUND_PX = 30  # fewest bare-ground pixels for a robust median and spread of their change
+_GROUND_NEAREST = 0.25  # a footprint "looks like the ground" when it resembles this share of the bare ground
+
+
+def _bare_ground(detections: Sequence[Detection], grid: _Grid, margin_m: float) -> np.ndarray:
+    """Pixels valid at both dates and farther than ``margin_m`` from every detection of either date.
+
+    What is left around quay equipment is the ground between items: its change between the dates is the local
+    reference (haze, gain, a cloud's shadow change it; an item that left or arrived does not).
+    """
+    both = grid.valid_before & grid.valid_after
+    buf = margin_m / grid.ground_scale
+    shapes = [(d.geometry.buffer(buf), 1) for d in detections if not d.geometry.is_empty]
+    if not shapes:
+        return both
+    near = rfeatures.rasterize(
+        shapes, out_shape=grid.shape, transform=grid.transform, fill=0, dtype="uint8", all_touched=True
+    ).astype(bool)
+    return both & ~near
+
+
+def _ground_evidence(
+    geom: BaseGeometry, grid: _Grid, bare: np.ndarray, *, radius_m: float, change_sigma: float
+) -> dict[str, float]:
+    """How the footprint changed compared with the bare ground around it (within ``radius_m``, else twice that).
+
+    ``ground_shift_z``: per band, the footprint's median change minus the bare ground's median change (the
+    local radiometric change: haze, gain, a shadow), in robust sigmas of the bare ground's per-pixel change;
+    root mean square over bands. An item that left or arrived shifts its whole footprint (its median) even when
+    few of its pixels pass ``change_sigma`` on their own (small, low-contrast items are mostly edge pixels).
+    ``ground_contrast_before``/``_after``: how unlike the bare ground the footprint is at that date: distance of
+    its median colour to the nearest quarter of the bare-ground pixels, in pixel-noise units (RMS over bands).
+    ``ground_quiet``: share of the bare ground whose change magnitude is below ``change_sigma`` — low when the
+    whole neighbourhood changed (an unmasked cloud or its shadow), not when neighbouring items left.
+    Empty when there is too little bare ground (an item deep inside a packed block) or too few valid pixels.
+    """
+    pad = max(2, round(radius_m / grid.pixel_size_m))
+    for scale in (1, 2):
+        wm = _window_masks(geom, grid, pad * scale)
+        if wm is None:
+            return {}
+        sl, inside = wm
+        ground = bare[sl] & ~ndi.binary_dilation(inside, iterations=1)
+        n_ground = int(ground.sum())
+        if n_ground >= max(_MIN_GROUND_PX, int(inside.sum())):
+            break
+    else:
+        return {}
+    inner = inside & grid.valid_before[sl] & grid.valid_after[sl]
+    if inner.sum() < 3:
+        return {}
+    if grid.data_before is not None and grid.data_after is not None:
+        xb = grid.data_before[:, sl[0], sl[1]].astype(np.float32)
+        xa = grid.data_after[:, sl[0], sl[1]].astype(np.float32)
+    else:
+        xb, xa = grid.gray_before[sl][None], grid.gray_after[sl][None]
+    nb = grid.band_noise_before if grid.band_noise_before is not None else np.full(len(xb), grid.noise_before)
+    na = grid.band_noise_after if grid.band_noise_after is not None else np.full(len(xa), grid.noise_after)
+    floor = math.hypot(grid.noise_before, grid.noise_after)
+    z = np.empty(xb.shape[0], dtype=np.float64)
+    for k in range(xb.shape[0]):
+        d = xa[k] - xb[k]
+        g = d[ground]
+        z[k] = (np.median(d[inner]) - np.median(g)) / max(_robust_sigma(g), floor)
+    unlike = {}
+    for tag, x, noise in (("before", xb, nb), ("after", xa, na)):
+        # the ground may be of several surfaces (pavement, a road, rails, shade): the footprint is compared with
+        # the part of the bare ground it resembles most (its nearest quarter), not with the ground's median
+        colour = np.median(x[:, inner], axis=1)
+        dist = np.sqrt(np.mean(((x[:, ground] - colour[:, None]) / np.maximum(noise, 1e-6)[:, None]) ** 2, axis=0))
+        unlike[tag] = float(np.quantile(dist, _GROUND_NEAREST))
+    return {
+        "ground_shift_z": float(np.sqrt(np.mean(z * z))),
+        "ground_contrast_before": unlike["before"],
+        "ground_contrast_after": unlike["after"],
+        "ground_quiet": float((grid.magnitude[sl][ground] < change_sigma).mean()),
+        "ground_pixels": float(n_ground),
+    }
 
 
 def _moved_similarity(geom_before: BaseGeometry, geom_after: BaseGeometry, grid: _Grid) -> float:
@@ -388,14 +484,20 @@ def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None)
     Either most of the footprint changed, or — for an object seen at date ``here`` — it stands out from its
     surroundings at that date, looks like its surroundings (water) at the other, and at least half the usual
     share of its pixels changed (small hulls are mostly edge pixels, which the ±1 px minimum discounts).
+
+    With bare-ground evidence (equipment, :func:`_ground_evidence`) the footprint also changed when its median
+    moved by ``ground_shift_sigma`` beyond the bare ground's own change (see :func:`_vacated` for which date's
+    item the change is).
     """
-    if ev["ncc"] >= config.same_ncc:
+    other = "after" if here == "before" else "before"
+    if ev["ncc"] >= config.same_ncc and not _bare_at_other(ev, here, config):
         return False
     if ev["changed_fraction"] >= config.min_changed_fraction:
         return True
+    if ev.get("ground_shift_z", 0.0) >= config.ground_shift_sigma:
+        return True  # the footprint as a whole changed, well beyond the change of the bare ground around it
     if here is None:
         return False
-    other = "after" if here == "before" else "before"
     c_here, c_other = ev[f"contrast_{here}"], ev[f"contrast_{other}"]
     return (
         c_here >= config.min_recover_contrast
@@ -404,13 +506,43 @@ def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None)
     )
 
 
+def _bare_at_other(ev: dict[str, float], here: str | None, config: MatchConfig) -> bool:
+    """The footprint is bare ground at the other date and not at date ``here`` (within ``change_sigma``).
+
+    Then a correlation between the dates says nothing: what correlates is a gradient both dates share (blur
+    of the edges, the ground's texture), not the item.
+    """
+    if here is None or "ground_contrast_before" not in ev:
+        return False
+    other = "after" if here == "before" else "before"
+    return ev[f"ground_contrast_{other}"] < config.change_sigma <= ev[f"ground_contrast_{here}"]
+
+
+def _vacated(ev: dict[str, float], here: str) -> bool:
+    """Whether the other date looks at least as much like the bare ground as date ``here`` does.
+
+    A change at the footprint of an item seen at date ``here`` is that item's own departure or arrival only
+    then: a detection on the spot another item vacated (a piece of pavement, a neighbour's edge, a new shadow
+    beside a stayed item) shows the other date's item, not its own coming or going. True without bare-ground
+    evidence (vessels: judged by their contrast to the water in :func:`_changed`).
+    """
+    if "ground_contrast_before" not in ev:
+        return True
+    other = "after" if here == "before" else "before"
+    return ev[f"ground_contrast_{other}"] <= ev[f"ground_contrast_{here}"]
+
+
 def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
-    """No data, a bright featureless footprint, or a whole neighbourhood changed (unmasked cloud/shadow)."""
-    return (
-        ev[f"invalid_{other}"] > config.max_invalid_fraction
-        or ev[f"cloud_{other}"] > 0
-        or ev["ring_z50"] >= 2.0 * config.change_sigma
-    )
+    """No data, a bright featureless footprint, or a whole neighbourhood changed (unmasked cloud/shadow).
+
+    With bare-ground evidence (equipment), the neighbourhood is the bare ground between items: a block of items
+    that left together changes the ring around each of them, not the ground between the blocks.
+    """
+    if "ground_quiet" in ev:
+        whole = ev["ground_quiet"] < config.min_quiet_ground
+    else:
+        whole = ev["ring_z50"] >= 2.0 * config.change_sigma
+    return ev[f"invalid_{other}"] > config.max_invalid_fraction or ev[f"cloud_{other}"] > 0 or whole
 
 
 def _copy_detection(d: Detection, **features: float) -> Detection:
@@ -452,12 +584,38 @@ def _object(
     )
 
 
-def _change_strength(ev: dict[str, float]) -> float:
-    return float(np.clip(ev["changed_fraction"], 0.0, 1.0) * (1.0 - max(ev["ncc"], 0.0)))
+def _change_strength(ev: dict[str, float], config: MatchConfig = _DEFAULT_MATCH) -> float:
+    # share of the footprint that changed; a footprint shifted as a whole counts as half changed at the
+    # threshold, fully at twice the threshold
+    changed = ev["changed_fraction"]
+    if "ground_shift_z" in ev:
+        changed = max(changed, 0.5 * ev["ground_shift_z"] / max(config.ground_shift_sigma, 1e-9))
+    return float(np.clip(changed, 0.0, 1.0) * (1.0 - max(ev["ncc"], 0.0)))
 
 
 def _ring_m(d: Detection) -> float:
     return float(np.clip(d.width_m, 3.0, 20.0))
+
+
+def _one_sided(
+    b: Detection, a: Detection, ev_b: dict[str, float], ev_a: dict[str, float], *, gone: bool, config: MatchConfig
+) -> list[ChangedObject]:
+    """A matched pair where only one side changed: that side departed/arrived, the other is a verified stay."""
+    changed, ev_c, kept, ev_k = (b, ev_b, a, ev_a) if gone else (a, ev_a, b, ev_b)
+    conf = 0.5 * (changed.confidence + _change_strength(ev_c, config))
+    ev_k = {**ev_k, "verified": 1.0}
+    twin = _copy_detection(kept, verified_from_other_date=1.0)
+    sameness = max(ev_k["ncc"], 0.0) * (1.0 - ev_k["changed_fraction"])
+    conf_k = 0.5 * (kept.confidence + sameness)
+    if gone:
+        return [
+            _object("departed", b, before=b, after=None, confidence=conf, evidence=ev_c),
+            _object("stayed", a, before=twin, after=a, confidence=conf_k, evidence=ev_k),
+        ]
+    return [
+        _object("arrived", a, before=None, after=a, confidence=conf, evidence=ev_c),
+        _object("stayed", b, before=b, after=twin, confidence=conf_k, evidence=ev_k),
+    ]
 
 
 def _classify(
@@ -466,6 +624,19 @@ def _classify(
     pairs = match_detections(
         before, after, config=config, ground_scale=grid.ground_scale, registration_m=registration_m
     )
+    use_ground = config.ground_radius_m > 0 and any(d.kind == "equipment" for d in (*before, *after))
+    bare = _bare_ground([*before, *after], grid, config.ground_margin_m) if use_ground else None
+
+    def evidence(geom: BaseGeometry, d: Detection) -> dict[str, float]:
+        ev = footprint_evidence(geom, grid, change_sigma=config.change_sigma, ring_m=_ring_m(d))
+        if bare is not None and d.kind == "equipment":
+            # small items are judged against the bare ground around them, not a thin ring (full of neighbours
+            # in a packed row) nor pixel by pixel (a 3 x 2 m item is mostly edge pixels)
+            ev.update(
+                _ground_evidence(geom, grid, bare, radius_m=config.ground_radius_m, change_sigma=config.change_sigma)
+            )
+        return ev
+
     objects: list[ChangedObject] = []
     unmatched_b = [i for i, j in pairs if j is None and i is not None]
     unmatched_a = [j for i, j in pairs if i is None and j is not None]
@@ -474,23 +645,36 @@ def _classify(
             continue
         b, a = before[i], after[j]
         iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=grid.ground_scale)
-        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        ev = evidence(b.geometry, b)
         ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
         # same object, or another one of similar size at the same berth? compare its appearance with the
         # displacement between the two detections compensated; split only on clear change at both footprints
         sim = _moved_similarity(b.geometry, a.geometry, grid)
         ev["moved_ncc"] = sim
         if sim < config.same_ncc and dhead <= 10.0:
-            ev_a = footprint_evidence(a.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(a))
-            if _changed(ev, config, "before") and _changed(ev_a, config, "after"):
-                s_b, s_a = _change_strength(ev), _change_strength(ev_a)
-                ev_a.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead, moved_ncc=sim)
+            ev_a = evidence(a.geometry, a)
+            gone, came = _changed(ev, config, "before"), _changed(ev_a, config, "after")
+            ev_a.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead, moved_ncc=sim)
+            if b.kind == "equipment":
+                # both footprints changed, and both or neither look like the bare ground at the other date: one
+                # item left and another came (or replaced it); otherwise only the vacated side changed (below)
+                gone_here, came_here = gone and _vacated(ev, "before"), came and _vacated(ev_a, "after")
+                if not (gone and came and gone_here == came_here):
+                    gone, came = gone_here, came_here
+            if gone and came:
+                s_b, s_a = _change_strength(ev, config), _change_strength(ev_a, config)
                 objects.append(
                     _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s_b), evidence=ev)
                 )
                 objects.append(
                     _object("arrived", a, before=None, after=a, confidence=0.5 * (a.confidence + s_a), evidence=ev_a)
                 )
+                continue
+            if b.kind == "equipment" and (gone or came):
+                # one item left (or came) and the other date's detection near it is not an item of its own that
+                # changed (a piece of a neighbour, pavement, the vacated spot): report the change, and the other
+                # detection as verified on both dates (absorbed if it lies inside the changed item)
+                objects.extend(_one_sided(b, a, ev, ev_a, gone=gone, config=config))
                 continue
         conf = 0.5 * (b.confidence + a.confidence) * (1.0 - 0.5 * min(dist / max(config.max_vessel_shift_m, 1), 1))
         objects.append(_object("stayed", b, before=b, after=a, confidence=conf, evidence=ev))
@@ -517,13 +701,15 @@ def _classify(
         a = after[partner]
         taken_a.add(partner)
         union = shapely.union(b.geometry, a.geometry)
-        ev = footprint_evidence(union, grid, change_sigma=config.change_sigma, ring_m=_ring_m(b))
+        ev = evidence(union, b)
         iou, dist, dlen, dhead = _pair_terms(b, a, ground_scale=grid.ground_scale)
         ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
         if ev["invalid_after"] > config.max_invalid_fraction or ev["invalid_before"] > config.max_invalid_fraction:
             objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
-        elif _changed(ev, config) or dlen > 2 * config.length_tolerance:
-            s = _change_strength(ev)
+        elif _changed(ev, config) or (b.kind == "vessel" and dlen > 2 * config.length_tolerance):
+            # (equipment outlines split and merge along packed rows from one date to the other: for equipment
+            # only the footprint's evidence says whether it changed)
+            s = _change_strength(ev, config)
             objects.append(
                 _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s), evidence=ev)
             )
@@ -531,14 +717,14 @@ def _classify(
                 _object("arrived", a, before=None, after=a, confidence=0.5 * (a.confidence + s), evidence=ev)
             )
         else:
-            conf = 0.5 * (b.confidence + a.confidence) * (1.0 - _change_strength(ev))
+            conf = 0.5 * (b.confidence + a.confidence) * (1.0 - _change_strength(ev, config))
             objects.append(_object("stayed", b, before=b, after=a, confidence=conf, evidence=ev))
 
     # lone detections: verify on the other date before calling them departed / arrived
     lone = [(before[i], "departed", "after") for i in lone_b]
     lone += [(after[j], "arrived", "before") for j in unmatched_a if j not in taken_a]
     for det, change_status, other in lone:
-        ev = footprint_evidence(det.geometry, grid, change_sigma=config.change_sigma, ring_m=_ring_m(det))
+        ev = evidence(det.geometry, det)
         here = "before" if other == "after" else "after"
         if ev[f"invalid_{here}"] > config.max_invalid_fraction:
             continue  # detected on no data: nothing to say
@@ -551,8 +737,8 @@ def _classify(
             # vouched for, so the object is not reported
             logger.debug("lone %s of %d px at %s dropped: too small to verify", det.kind, ev["pixels"], det.centroid)
             continue
-        elif _changed(ev, config, here):
-            status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev))  # type: ignore[assignment]
+        elif _changed(ev, config, here) and _vacated(ev, here):
+            status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev, config))  # type: ignore[assignment]
         else:
             # default to stayed; confidence says how much the footprint really looks the same at both dates
             sameness = max(ev["ncc"], 0.0) * (1.0 - ev["changed_fraction"])

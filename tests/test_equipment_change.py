@@ -1,0 +1,157 @@
+"""Known-answer tests for quay equipment in the two-date diff (berthwatch.match): small synthetic yards.
+
+The detections handed to :func:`berthwatch.match.diff` are the synthetic truth footprints (or deliberately wrong
+ones), so that these tests exercise the two-date evidence, not the single-date detector.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+import pytest
+import shapely
+from shapely.geometry import Polygon
+
+from berthwatch import synth
+from berthwatch.align import align
+from berthwatch.config import Settings
+from berthwatch.geo import oriented_measures
+from berthwatch.match import diff
+from berthwatch.models import AlignedPair, ChangedObject, Detection
+
+# seed 4, "quay" layout with the land to the north: open pavement left of and above one warehouse
+SEED = 4
+BEFORE = synth.DateSpec(dt.date(2025, 1, 18))
+# the usual nuisances between the dates: gain, haze, a misregistration, the sun a little further round
+AFTER = synth.DateSpec(dt.date(2025, 1, 27), gain=1.1, haze=0.1, shift_px=(1.0, -0.5), sun_azimuth_deg=155.0)
+
+
+def _yard(equipment: list[synth.EquipmentSpec], after: synth.DateSpec = AFTER) -> synth.SyntheticPair:
+    spec = synth.PortSpec(
+        seed=SEED, width_m=200, height_m=160, pixel_size_m=0.8, layout="quay", land_side=0.0,
+        vessels=[], equipment=equipment, distractors=False,
+    )  # fmt: skip
+    return synth.make_pair(spec, BEFORE, after)
+
+
+def _det(poly: Polygon, pair: AlignedPair) -> Detection:
+    length, width, heading, _ = oriented_measures(poly, crs=pair.before.crs)
+    return Detection(
+        geometry=poly, kind="equipment", confidence=0.9, length_m=length, width_m=width, heading_deg=heading,
+        area_m2=poly.area,
+    )  # fmt: skip
+
+
+def _status_of(objects: Iterable[ChangedObject], poly: Polygon) -> list[str]:
+    """Statuses of the reported objects lying mostly on ``poly``."""
+    return [
+        o.status
+        for o in _equipment(objects)
+        if shapely.area(shapely.intersection(o.geometry, poly)) > 0.5 * min(o.geometry.area, poly.area)
+    ]
+
+
+def _equipment(objects: Iterable[ChangedObject]) -> list[ChangedObject]:
+    # (without a water mask the diff may also recover vessels from any strong change: not what is tested here)
+    return [o for o in objects if o.kind == "equipment"]
+
+
+@pytest.fixture(scope="module")
+def block_pair() -> tuple[AlignedPair, list[synth.TruthObject]]:
+    """A packed block of 3 x 6 olive trucks (1 m apart) that all leave, a row of grey cars that stays, and four
+    sand-coloured vehicles (close to the pavement's colour) that leave one by one."""
+    eq = [
+        synth.EquipmentSpec(x=-85 + 3.5 * c, y=40 + 8.0 * r, length_m=7.0, width_m=2.5, colour="olive",
+                            present=(True, False), id=f"G{r}{c}")
+        for r in range(3)
+        for c in range(6)
+    ]  # fmt: skip
+    eq += [
+        synth.EquipmentSpec(x=-85 + 4.0 * c, y=10, length_m=4.5, width_m=2.0, colour="grey", id=f"S{c}")
+        for c in range(5)
+    ]
+    eq += [
+        synth.EquipmentSpec(x=10 + 9.0 * c, y=50, length_m=5.0, width_m=2.2, colour="sand", present=(True, False),
+                            id=f"L{c}")
+        for c in range(4)
+    ]  # fmt: skip
+    sp = _yard(eq)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = [t for t in sp.truth if t.kind == "equipment"]
+    assert not any(t.occluded for t in truth)
+    return pair, truth
+
+
+def test_packed_block_that_left_is_departed_not_unknown(block_pair: tuple[AlignedPair, list]) -> None:
+    # the ring around each truck of the block changed (its neighbours left too): that is no cloud
+    pair, truth = block_pair
+    dets_b = [_det(t.polygon, pair) for t in truth]
+    dets_a = [_det(t.polygon_after, pair) for t in truth if t.status == "stayed"]
+    changes = diff(dets_b, dets_a, pair)
+    for t in truth:
+        assert _status_of(changes.objects, t.polygon) == [t.status], t.id
+    assert sum(t.status == "departed" for t in truth) == 22
+
+
+def test_detection_on_a_vacated_spot_is_not_an_arrival(block_pair: tuple[AlignedPair, list]) -> None:
+    # the AFTER detector fires on the bare spot a sand vehicle left (0.8 m off): that vehicle departed, and the
+    # spurious detection is not an arrival; likewise a piece of pavement between the cars is no arrival
+    pair, truth = block_pair
+    gone = next(t for t in truth if t.id == "L1")
+    ghost = shapely.affinity.translate(gone.polygon, 0.8 / pair.before.ground_scale, 0.0)
+    cars = sorted((t for t in truth if t.id.startswith("S")), key=lambda t: t.id)
+    between = shapely.affinity.translate(cars[0].polygon, 0.0, -6.0 / pair.before.ground_scale)
+    dets_b = [_det(t.polygon, pair) for t in truth]
+    dets_a = [_det(t.polygon_after, pair) for t in cars] + [_det(ghost, pair), _det(between, pair)]
+    changes = diff(dets_b, dets_a, pair)
+    assert _status_of(changes.objects, gone.polygon) == ["departed"]
+    assert not [o for o in _equipment(changes.objects) if o.status == "arrived"]
+
+
+def test_outline_split_differently_is_not_a_change() -> None:
+    # a 12 m container seen whole at one date and as one 6 m module at the other (detectors cut packed rows
+    # differently from date to date) is the same container: stayed, neither departed nor arrived
+    eq = [synth.EquipmentSpec(x=-70, y=30, length_m=12.19, width_m=2.44, subtype="container", colour="blue", id="C")]
+    sp = _yard(eq)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    (t,) = (t for t in sp.truth if t.kind == "equipment")
+    # heading 0: the container lies north-south; keep its northern half at the second date
+    c = t.polygon_after.centroid
+    half = shapely.affinity.scale(t.polygon_after, xfact=1.0, yfact=0.5, origin=(c.x, t.polygon_after.bounds[3]))
+    changes = diff([_det(t.polygon, pair)], [_det(half, pair)], pair)
+    assert [o.status for o in _equipment(changes.objects)] == ["stayed"]
+
+
+def test_items_under_a_cloud_are_unknown_and_clear_ones_stayed() -> None:
+    # a thick cloud over part of the yard at the second date: the items it hides (not detected then) are
+    # unknown, not departed; the items in the clear, detected at both dates, stayed
+    hidden = [synth.EquipmentSpec(x=40 + 6.0 * c, y=50, length_m=5.0, width_m=2.2, colour="olive", id=f"H{c}")
+              for c in range(3)]  # fmt: skip
+    clear = [synth.EquipmentSpec(x=-80 + 6.0 * c, y=20, length_m=5.0, width_m=2.2, colour="olive", id=f"K{c}")
+             for c in range(3)]  # fmt: skip
+    after = synth.DateSpec(dt.date(2025, 1, 27), gain=1.1, shift_px=(1.0, -0.5), cloud=(46.0, 50.0, 30.0))
+    sp = _yard(hidden + clear, after)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = {t.id: t for t in sp.truth if t.kind == "equipment"}
+    assert all(truth[f"H{c}"].occluded for c in range(3)) and not any(truth[f"K{c}"].occluded for c in range(3))
+    dets_b = [_det(t.polygon, pair) for t in truth.values()]
+    dets_a = [_det(truth[f"K{c}"].polygon_after, pair) for c in range(3)]
+    changes = diff(dets_b, dets_a, pair)
+    for c in range(3):
+        assert _status_of(changes.objects, truth[f"H{c}"].polygon) == ["unknown"]
+        assert _status_of(changes.objects, truth[f"K{c}"].polygon) == ["stayed"]
+
+
+def test_bare_ground_evidence_can_be_switched_off() -> None:
+    # ground_radius_m = 0 turns the bare-ground evidence off: equipment is then judged like vessels (no
+    # ground_* evidence at all), and the default settings do report it
+    eq = [synth.EquipmentSpec(x=-70, y=30, length_m=6.0, width_m=2.4, colour="olive", present=(True, False))]
+    sp = _yard(eq)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    (t,) = (t for t in sp.truth if t.kind == "equipment")
+    (on,) = _equipment(diff([_det(t.polygon, pair)], [], pair).objects)
+    settings = Settings().updated({"match": {"ground_radius_m": 0.0}})
+    (off,) = _equipment(diff([_det(t.polygon, pair)], [], pair, settings=settings).objects)
+    assert "ground_shift_z" in on.evidence and on.status == "departed"
+    assert not any(k.startswith("ground_") for k in off.evidence)
