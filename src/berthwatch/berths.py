@@ -176,43 +176,46 @@ def berth_changes(
     disk = morphology.disk(max(1, round(cfg.berth_min_beam_m / px / 2.0)))
     opened = {"departed": ndi.binary_opening(gone, structure=disk), "arrived": ndi.binary_opening(came, structure=disk)}
     regions = opened["departed"] | opened["arrived"]
-    rate = _local_rate(gone | came, water, regions, cfg.recover_clutter_window_m / px)
     ring = max(1, round(cfg.berth_pair_ring_m / px))
     shore = max(1, round(cfg.berth_shore_m / px))
     pad = max(ring, shore)
     land = pair.valid & ~water
+    rate = _local_rate(gone | came, water, regions, cfg.recover_clutter_window_m / px)
     out: list[ChangedObject] = []
-    for status, mine, other in (("departed", gone, came), ("arrived", came, gone)):
+    for status, other in (("departed", opened["arrived"]), ("arrived", opened["departed"])):
         lab, _n = ndi.label(opened[status], structure=np.ones((3, 3), bool))
         for k, sl in enumerate(ndi.find_objects(lab), start=1):
             if sl is None:
                 continue
             sub = lab[sl] == k
             area_m2 = float(sub.sum()) * px * px
-            if area_m2 < settings.water.min_vessel_area_m2:
+            if area_m2 < vcfg.min_length_m * vcfg.min_width_m:
                 continue
             rr, cc = np.nonzero(sub)
             rr, cc = rr + sl[0].start, cc + sl[1].start
             rect_px, length_px, beam_px, n_hull = _robust_rectangle(rr, cc)
             length, beam = length_px * px, beam_px * px
-            if not (vcfg.min_length_m <= length <= vcfg.max_length_m and 0 < beam <= vcfg.max_width_m):
-                continue
-            elongation = length / beam
-            if not (cfg.min_recover_elongation <= elongation <= cfg.berth_max_elongation):
-                continue
-            if rate[int(np.median(rr)), int(np.median(cc))] >= cfg.max_recover_clutter:
-                continue  # rough or glinting water flips everywhere here
+            centre = int(np.median(rr)), int(np.median(cc))
             # the opposite change right beside the region: a shadow or an object that moved sideways
-            r0, r1 = max(0, sl[0].start - pad), min(mine.shape[0], sl[0].stop + pad)
-            c0, c1 = max(0, sl[1].start - pad), min(mine.shape[1], sl[1].stop + pad)
+            r0, r1 = max(0, sl[0].start - pad), min(gone.shape[0], sl[0].stop + pad)
+            c0, c1 = max(0, sl[1].start - pad), min(gone.shape[1], sl[1].stop + pad)
             here = np.zeros((r1 - r0, c1 - c0), dtype=bool)
             here[rr - r0, cc - c0] = True
             near = ndi.binary_dilation(here, iterations=ring)
             opposite = float((near & other[r0:r1, c0:c1]).sum()) / float(sub.sum())
-            if opposite >= cfg.berth_max_opposite:
-                continue
-            # a berth: the region lies against something that is not water at either date (quay, another hull)
-            if not (ndi.binary_dilation(here, iterations=shore) & land[r0:r1, c0:c1]).any():
+            reason = ""
+            if not (vcfg.min_length_m <= length <= vcfg.max_length_m and 0 < beam <= vcfg.max_width_m):
+                reason = "size"
+            elif not (cfg.min_recover_elongation <= length / beam <= cfg.berth_max_elongation):
+                reason = "elongation"
+            elif rate[centre] >= cfg.max_recover_clutter:
+                reason = "clutter"  # rough or glinting water flips everywhere here
+            elif opposite >= cfg.berth_max_opposite:
+                reason = "opposite change beside it"
+            elif not (ndi.binary_dilation(here, iterations=shore) & land[r0:r1, c0:c1]).any():
+                reason = "not at a berth"  # nothing that is not water at either date next to it
+            if reason:
+                log.debug("water change at row %d col %d (%.0f x %.0f m): %s", *centre, length, beam, reason)
                 continue
             fill = n_hull / max(length_px * beam_px, 1.0)
             geom = pixel_to_crs(rect_px, transform)
@@ -246,7 +249,7 @@ def berth_changes(
                         "water_change": 1.0,
                         "fill": round(min(fill, 1.0), 4),
                         "opposite": round(opposite, 4),
-                        "clutter": round(float(rate[int(np.median(rr)), int(np.median(cc))]), 4),
+                        "clutter": round(float(rate[centre]), 4),
                     },
                 )
             )
