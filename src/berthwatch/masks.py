@@ -331,13 +331,13 @@ def _open_water(scene: Scene, *, config: WaterConfig, fill_holes: bool = True) -
     # remove small water bodies (puddles, shadows, dark roofs) - keep water connected to large bodies
     min_px = max(1, round(config.min_water_area_m2 / px**2))
     water = morphology.remove_small_objects(water, max_size=min_px - 1) if min_px > 1 else water
-    if not fill_holes:
-        return water
-    # land specks inside water: ships at anchor, buoys, debris -> water (the detector looks at them)
-    hole_px = max(0, round(config.max_hole_m2 / px**2))
-    if hole_px > 0:
-        water = morphology.remove_small_holes(water, max_size=hole_px)
-    return water
+    return _fill_ships(water, pixel_size_m=px, config=config) if fill_holes else water
+
+
+def _fill_ships(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
+    """Land specks inside water (ships at anchor, buoys, debris, whitecaps) become water: the detector looks there."""
+    hole_px = max(0, round(config.max_hole_m2 / pixel_size_m**2))
+    return morphology.remove_small_holes(water, max_size=hole_px) if hole_px > 0 else water
 
 
 def water_extent(scene: Scene, *, config: WaterConfig = _WATER) -> np.ndarray:
