@@ -426,9 +426,7 @@ def union_water(
     water = (wa & va) | (wb & vb)
     # after the union, holes that were ships on both dates are filled again and bumps re-evaluated
     px = before.pixel_size_m
-    hole_px = max(0, round(config.max_hole_m2 / px**2))
-    if hole_px > 0:
-        water = morphology.remove_small_holes(water, max_size=hole_px)
+    water = _fill_ships(water, pixel_size_m=px, config=config)
     water = _add_ship_domain(water, pixel_size_m=px, config=config)
     water &= va | vb
     if aoi is not None:
