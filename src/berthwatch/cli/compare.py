@@ -7,6 +7,8 @@ import click
 from berthwatch.cli._common import build_settings, handle_errors, main, quiet, settings_options
 from berthwatch.cli._progress import stage_bar
 
+PLURAL = {"vessel": "vessels", "equipment": "equipment"}
+
 
 @main.command(
     epilog="""\b
@@ -65,10 +67,10 @@ def compare(
     )
     for kind, by_status in counts.items():
         parts = ", ".join(f"{n} {s}" for s, n in by_status.items())
-        click.echo(f"{kind + 's':<11} {parts}")
-    departed = [o for o in result.changes.objects if o.kind == "vessel" and o.status == "departed"]
-    for o in departed:
-        click.echo(f"  {o.id} departed: {o.length_m:.0f} m x {o.width_m:.0f} m, heading {o.heading_deg:.0f} deg")
+        click.echo(f"{PLURAL.get(kind, kind):<11} {parts}")
+    changed = [o for o in result.changes.objects if o.kind == "vessel" and o.status in ("departed", "arrived")]
+    for o in changed:
+        click.echo(f"  {o.id} {o.status}: {o.length_m:.0f} m x {o.width_m:.0f} m, heading {o.heading_deg:.0f} deg")
     for note in result.changes.notes:
         click.echo(f"note: {note}")
     click.echo(f"outputs: {result.out_dir}")
