@@ -58,14 +58,16 @@ def _found(pair: AlignedPair) -> list[tuple[str, float, float, float, float]]:
     ]
 
 
-@pytest.mark.parametrize("status", ["departed", "arrived"])
-def test_ship_alongside_quay_that_left_is_found_from_the_water(status: str) -> None:
+@pytest.mark.parametrize(("status", "pixel_size_m"), [("departed", 0.8), ("arrived", 0.8), ("departed", 3.0)], ids=str)
+def test_ship_alongside_quay_that_left_is_found_from_the_water(status: str, pixel_size_m: float) -> None:
     """A 110 m hull flush against the quay leaves (or arrives); its neighbour stays."""
-    _spec, berth = _quay_port(31)
+    _spec, berth = _quay_port(31, pixel_size_m)
     present = (True, False) if status == "departed" else (False, True)
     leaves = berth.place(110.0, along_m=-90.0, hull="dark", present=present, id="LEAVES")
     stays = berth.place(70.0, along_m=90.0, hull="bright", shift_m=(0.8, 0.4), rotate_deg=0.5, id="STAYS")
-    pair, sp = _pair(31, [leaves, stays], sun_azimuth_deg=165.0, shift_px=(1.2, -0.7), gain=1.1)
+    pair, sp = _pair(
+        31, [leaves, stays], pixel_size_m=pixel_size_m, sun_azimuth_deg=165.0, shift_px=(1.2, -0.7), gain=1.1
+    )
     truth = next(t for t in sp.truth if t.id == "LEAVES")
     got = _found(pair)
     assert len(got) == 1, got

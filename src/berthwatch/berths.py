@@ -173,8 +173,15 @@ def berth_changes(
     px = pair.before.pixel_size_m
     gs = pair.before.ground_scale
     transform = pair.before.transform
-    disk = morphology.disk(max(1, round(cfg.berth_min_beam_m / px / 2.0)))
-    opened = {"departed": ndi.binary_opening(gone, structure=disk), "arrived": ndi.binary_opening(came, structure=disk)}
+    r = round(cfg.berth_min_beam_m / px / 2.0)  # no opening wider than the narrowest hull (coarse pixels: none)
+    opened = (
+        {"departed": gone, "arrived": came}
+        if r < 1
+        else {
+            "departed": ndi.binary_opening(gone, structure=morphology.disk(r)),
+            "arrived": ndi.binary_opening(came, structure=morphology.disk(r)),
+        }
+    )
     regions = opened["departed"] | opened["arrived"]
     ring = max(1, round(cfg.berth_pair_ring_m / px))
     shore = max(1, round(cfg.berth_shore_m / px))
@@ -204,8 +211,8 @@ def berth_changes(
             near = ndi.binary_dilation(here, iterations=ring)
             opposite = float((near & other[r0:r1, c0:c1]).sum()) / float(sub.sum())
             reason = ""
-            if not (vcfg.min_length_m <= length <= vcfg.max_length_m and 0 < beam <= vcfg.max_width_m):
-                reason = "size"
+            if not (max(vcfg.min_length_m, 3.0 * px) <= length <= vcfg.max_length_m and 0 < beam <= vcfg.max_width_m):
+                reason = "size"  # (a hull must also be resolved: at least three pixels long)
             elif not (cfg.min_recover_elongation <= length / beam <= cfg.berth_max_elongation):
                 reason = "elongation"
             elif rate[centre] >= cfg.max_recover_clutter:
