@@ -20,7 +20,8 @@ Two things also flip water to non-water and are refused on evidence, not on size
   the single-date detector sees hulls whole, with its wake cutting; at the quay it does not, and this is for it.
 
 Measures are robust to the ship's own shadow and superstructure, which join the hull region on the water side:
-the length is the region's extent along its principal axis, the beam the median of its extents across it.
+the hull is the straight band of the region (slices along its principal axis that keep to the median mid-line
+and beam), the length its extent along the axis measured again on the band, the beam the median slice width.
 """
 
 from __future__ import annotations
