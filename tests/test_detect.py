@@ -185,6 +185,38 @@ def test_anchored_ship_on_a_hand_built_scene():
     assert heading_difference(d.heading_deg, 60) < 10
 
 
+def test_shore_pieces_of_one_hull_are_joined_end_to_end_but_not_with_the_quay_or_a_rafted_neighbour():
+    from berthwatch.config import VesselConfig
+    from berthwatch.detect import _merge_regions
+
+    seg = np.zeros((60, 200), dtype=np.int64)
+    seg[0:30, :] = 1  # the quay apron, 30 m wide
+    seg[30:46, 10:50] = 2  # one 140 m hull, 16 m beam, cut in three by deck shadows of another brightness
+    seg[30:46, 50:100] = 3
+    seg[30:46, 100:150] = 4
+    seg[46:56, 10:150] = 5  # a rafted hull alongside it, 10 m beam
+    level = np.array([0.0, 8.0, 5.0, 12.0, 5.0, 20.0])
+    zb = np.stack([level[seg]] * 3)
+    out = _merge_regions(seg, zb, np.abs(level[seg]), px=1.0, config=VesselConfig())
+    hull = out[seg == 2]
+    assert (hull == hull[0]).all() and (out[seg == 3] == hull[0]).all() and (out[seg == 4] == hull[0]).all()
+    assert len({hull[0], out[0, 0], out[50, 20]}) == 3  # quay and rafted neighbour stay apart
+    assert (out[seg == 0] == 0).all()
+    # with the shape rule off, pieces of different brightness stay apart
+    out = _merge_regions(seg, zb, np.abs(level[seg]), px=1.0, config=VesselConfig(shore_merge_fill=0.0))
+    assert out[35, 20] != out[35, 70]
+
+
+def test_scene_weights_balance_classes_within_each_scene():
+    groups = np.array(["a"] * 10 + ["b"] * 4)
+    y = np.array([1] * 2 + [0] * 8 + [1] * 2 + [0] * 2)
+    w = classify.scene_weights(groups, y)
+    assert w.mean() == pytest.approx(1.0)
+    for g in ("a", "b"):
+        assert w[(groups == g) & (y == 1)].sum() == pytest.approx(w[(groups == g) & (y == 0)].sum())
+    assert w[groups == "a"].sum() == pytest.approx(w[groups == "b"].sum())
+
+
 # -------------------------------------------------------------------------------------------------------------
 # the classifier
 

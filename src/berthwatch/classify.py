@@ -8,7 +8,8 @@ breakwater ends and quay fragments. Its probability is the detection confidence.
 
 The package ships the *training table* (``berthwatch/data/vessel_candidates.csv``: one row per candidate with
 its features, label, group and source), not a fitted model: the model is fitted from the table on first use
-(deterministic, a second or two) and cached. ``bench/train_vessels.py`` regenerates the table from the labelled
+(deterministic, a second or two) and cached. Every training scene weighs the same, with its vessels and
+non-vessels balanced (:func:`scene_weights`). ``bench/train_vessels.py`` regenerates the table from the labelled
 Sentinel-2 ports (groups = port names) and synthetic scenes of seeds >= 10000 (groups ``synth-<seed>``).
 
 Honest validation: :func:`holdout` fits (and uses) a model without some groups, so a port is never scored by a
@@ -34,7 +35,16 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TABLE_NAME", "TrainingTable", "excluded_groups", "fit_model", "holdout", "load_table", "vessel_probability"]
+__all__ = [
+    "TABLE_NAME",
+    "TrainingTable",
+    "excluded_groups",
+    "fit_model",
+    "holdout",
+    "load_table",
+    "scene_weights",
+    "vessel_probability",
+]
 
 TABLE_NAME = "vessel_candidates.csv"
 _EXCLUDED: ContextVar[frozenset[str]] = ContextVar("berthwatch_classify_excluded", default=frozenset())
@@ -94,9 +104,26 @@ def fit_model(exclude: frozenset[str] = frozenset()) -> object:
     )
     # one thread: the fit takes a couple of seconds, is reproducible, and does not fight other work for cores
     with threadpool_limits(limits=1):
-        model.fit(t.X[keep], t.y[keep])
+        model.fit(t.X[keep], t.y[keep], sample_weight=scene_weights(t.groups[keep], t.y[keep]))
     log.debug("vessel classifier fitted on %d rows (%d positive), excluded %s", keep.sum(), t.y[keep].sum(), exclude)
     return model
+
+
+def scene_weights(groups: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Training weights under which every group (port or synthetic scene) counts the same and, within it,
+    vessels and non-vessels weigh the same (mean weight 1).
+
+    A fine-pixel scene holds a handful of vessels among its candidates where a coarse one holds dozens, so
+    unweighted the probability would carry each scene's base rate (and with it the pixel size) rather than
+    the candidate's own evidence.
+    """
+    w = np.ones(y.size, dtype=np.float64)
+    for g in np.unique(groups):
+        for c in (0, 1):
+            sel = (groups == g) & (y == c)
+            if sel.any():
+                w[sel] = 1.0 / sel.sum()
+    return w * (y.size / w.sum())
 
 
 def excluded_groups() -> frozenset[str]:

@@ -59,10 +59,16 @@ class VesselConfig:
     rafted_max_elongation: float = 4.5  # blobs more elongated than this are single hulls
     rafted_seam_contrast: float = 1.0  # seam/step strength (in units of the object's contrast spread)
     min_part_elongation: float = 2.0  # each part of a split must itself be hull-shaped
-    min_confidence: float = 0.8  # detections below this classifier probability are dropped (negatives in the
-    # training table are subsampled, so probabilities run high; 0.8 maximised leave-one-port-out F1 on sen2ships)
+    min_confidence: float = 0.8  # detections below this classifier probability are dropped (training scenes are
+    # class-balanced, so probabilities run high; 0.8 maximised leave-one-port-out F1 on sen2ships and bench F1)
     shore_band_m: float = 60.0  # land this close to water is segmented for hulls alongside quays (0: off)
     shore_segment_scale: float = 100.0  # Felzenszwalb scale for that segmentation (contrast units; larger: bigger)
+    shore_min_region_m2: float = 16.0  # smallest region of that segmentation (about the smallest hull reported)
+    shore_water_like: bool = True  # regions of that segmentation as contrasted as water (< low_z) are water, so a
+    # hull behind a sliver of water that the straightened quay line called land still touches the water
+    shore_merge_z: float = 2.0  # adjacent regions whose mean contrasts differ less than this are merged (0: off)
+    shore_merge_fill: float = 0.7  # ... and anomalous ones joined end to end whose union fills this much of its
+    # moment rectangle (one hull cut by a crane boom or a deck shadow; 0: off)
     ring_m: float = 20.0  # ring around a candidate where water contrast and shore contact are measured
     clutter_window_m: float = 300.0  # window for the share of anomalous water pixels (sea clutter) near a candidate
 

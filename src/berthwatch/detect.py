@@ -371,9 +371,12 @@ def _shore_regions(
     """Hull candidates on the land side of the shore: ships alongside quays that the water mask calls land.
 
     The land within ``shore_band_m`` (about a moored beam) of the water is cut into regions by a graph-based
-    segmentation (Felzenszwalb and Huttenlocher 2004) of the band contrasts, so a hull separates from the quay
-    behind it where their reflectances differ; regions touching the water are candidates. Returns a label
-    image (0 = none) or None.
+    segmentation (Felzenszwalb and Huttenlocher 2004) of the band contrasts (regions of at least
+    ``shore_min_region_m2``), so a hull separates from the quay behind it where their reflectances differ.
+    The over-segmented pieces of one hull are then joined (:func:`_merge_regions`). Regions that look like
+    water (mean contrast below ``low_z``: the straightened quay line of the water mask leaves slivers of water
+    on the land side) pass the water's contact on, so a hull behind such a sliver still touches the water;
+    regions touching the water are candidates. Returns a label image (0 = none) or None.
     """
     from skimage.segmentation import felzenszwalb
 
@@ -386,26 +389,132 @@ def _shore_regions(
         return None
     sl = ndi.find_objects(band.astype(np.int32))[0]
     zb = z[:, sl[0], sl[1]]
+    score = np.sqrt(np.mean(zb * zb, axis=0))
     if zb.shape[0] > 3:  # at most three channels: first band, mean of the middle ones, last band (B, G+R, NIR)
         zb = np.stack([zb[0], zb[1:-1].mean(axis=0), zb[-1]])
     img = np.moveaxis(zb, 0, -1).astype(np.float64)
-    min_px = max(2, round(config.min_length_m * config.min_width_m / px**2))
+    min_px = max(2, round(config.shore_min_region_m2 / px**2))
     seg = felzenszwalb(img, scale=config.shore_segment_scale, sigma=0.0, min_size=min_px, channel_axis=-1) + 1
     sub_band = band[sl]
     seg[~sub_band] = 0
+    if config.shore_merge_z > 0:
+        seg = _merge_regions(seg, zb, score, px=px, config=config)
+    n = int(seg.max())
+    cnt = np.maximum(np.bincount(seg.ravel(), minlength=n + 1), 1)
+    water_like_id = np.bincount(seg.ravel(), weights=score.ravel(), minlength=n + 1) / cnt < config.low_z
+    water_like_id[0] = False
+    sub_domain = domain[sl]
+    if config.shore_water_like:
+        # water-like regions connected to the water are water
+        sub_domain = ndi.binary_propagation(sub_domain, mask=sub_domain | water_like_id[seg])
     # keep regions touching the water
-    touch = ndi.binary_dilation(domain[sl]) & sub_band
+    touch = ndi.binary_dilation(sub_domain) & (seg > 0)
     ids = np.unique(seg[touch])
     keep = np.isin(seg, ids[ids > 0])
     seg = np.where(keep, seg, 0)
-    lab_sub, _n = ndi.label(seg > 0)  # unique ids per connected piece of a region
     seg_ids = np.unique(seg[seg > 0])
     relabel = np.zeros(int(seg.max()) + 1, dtype=np.int64)
     relabel[seg_ids] = np.arange(1, seg_ids.size + 1)
     out = np.zeros(domain.shape, dtype=np.int64)
     out[sl] = relabel[seg]
-    del lab_sub
     return out
+
+
+def _merge_regions(
+    seg: np.ndarray, zb: np.ndarray, score: np.ndarray, *, px: float, config: VesselConfig
+) -> np.ndarray:
+    """Join the pieces of one hull in a over-segmentation ``seg`` of the shore band (0 = outside).
+
+    A region adjacency graph is merged in order of similarity: (i) neighbours whose mean contrasts ``zb`` differ
+    by less than ``shore_merge_z`` (average linkage: the merged components' own means are compared, so no
+    chaining through mixed pixels); (ii) then anomalous neighbours (mean ``score`` at least ``low_z``) joined end
+    to end - the union is more elongated than either piece, at least ``min_part_elongation``, and fills at
+    least ``shore_merge_fill`` of the rectangle with its second moments - a hull cut by a crane boom or a deck
+    shadow. A union is never wider than ``max_width_m`` nor larger than ``max_length_m`` x ``max_width_m``.
+    """
+    n = int(seg.max())
+    flat = seg.ravel()
+    cnt = np.bincount(flat, minlength=n + 1).astype(np.float64)
+    means = (
+        np.stack([np.bincount(flat, weights=b.ravel(), minlength=n + 1) for b in zb], axis=1)
+        / np.maximum(cnt, 1)[:, None]
+    )
+    rr, cc = np.indices(seg.shape, dtype=np.float64)
+    mom = np.stack(
+        [cnt] + [np.bincount(flat, weights=w.ravel(), minlength=n + 1) for w in (rr, cc, rr * rr, cc * cc, rr * cc)],
+        axis=1,
+    )
+    pairs = np.concatenate(
+        [np.stack([seg[:, :-1].ravel(), seg[:, 1:].ravel()], 1), np.stack([seg[:-1].ravel(), seg[1:].ravel()], 1)]
+    )
+    pairs = pairs[(pairs[:, 0] != pairs[:, 1]) & (pairs.min(axis=1) > 0)]
+    if pairs.size == 0:
+        return seg
+    pairs = np.unique(np.sort(pairs, axis=1), axis=0)
+    w = np.linalg.norm(means[pairs[:, 0]] - means[pairs[:, 1]], axis=1)
+    order = np.argsort(w)
+    max_area = config.max_length_m * config.max_width_m / px**2
+    max_w = config.max_width_m / px
+    parent = np.arange(n + 1)
+    zsum = means * cnt[:, None]
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    anomalous = np.bincount(flat, weights=score.ravel(), minlength=n + 1) / np.maximum(cnt, 1) >= config.low_z
+
+    def shape_of(m: np.ndarray) -> tuple[float, float]:
+        """Length and width (pixels) of the rectangle with the component's second moments."""
+        cy, cx = m[1] / m[0], m[2] / m[0]
+        cyy, cxx, cxy = m[3] / m[0] - cy * cy, m[4] / m[0] - cx * cx, m[5] / m[0] - cx * cy
+        half, root_ = 0.5 * (cyy + cxx), math.sqrt(max(0.25 * (cyy - cxx) ** 2 + cxy * cxy, 0.0))
+        return math.sqrt(12.0 * max(half + root_, 1.0 / 12.0)), math.sqrt(12.0 * max(half - root_, 1.0 / 12.0))
+
+    def elong(m: np.ndarray) -> float:
+        length, width = shape_of(m)
+        return length / width
+
+    def try_merge(k: int, by_shape: bool) -> bool:
+        a, b = root(int(pairs[k, 0])), root(int(pairs[k, 1]))
+        if a == b:
+            return False
+        m = mom[a] + mom[b]
+        if m[0] > max_area:
+            return False
+        length, width = shape_of(m)
+        if width > max_w:
+            return False
+        if by_shape:
+            # two anomalous pieces whose union is a filled, elongated rectangle: one hull cut by a crane, a shadow
+            # ... joined end to end (the union is more elongated than either: not side by side, not a quay strip)
+            if not (anomalous[a] and anomalous[b]) or length < config.min_part_elongation * width:
+                return False
+            if length / width < max(elong(mom[a]), elong(mom[b])):
+                return False
+            if m[0] < config.shore_merge_fill * length * width:
+                return False
+        # average linkage: the merged components' own means must be similar (no chaining through mixed pixels)
+        elif np.linalg.norm(zsum[a] / mom[a, 0] - zsum[b] / mom[b, 0]) >= config.shore_merge_z:
+            return False
+        parent[b] = a
+        mom[a] = m
+        zsum[a] += zsum[b]
+        anomalous[a] = anomalous[a] or anomalous[b]
+        return True
+
+    for k in order:
+        if w[k] >= config.shore_merge_z:
+            break
+        try_merge(int(k), False)
+    if config.shore_merge_fill > 0:
+        for _ in range(4):
+            if not sum(try_merge(int(k), True) for k in order):
+                break
+    roots = np.array([root(i) for i in range(n + 1)])
+    return roots[seg]
 
 
 def _candidate_features(
