@@ -341,3 +341,19 @@ def test_matching_thousands_of_items_is_one_to_one_and_local() -> None:
     matched = {i: order[j] for i, j in pairs if i is not None and j is not None}
     assert len(matched) == len(before)
     assert all(i == j for i, j in matched.items())
+
+
+def test_hull_water_like_at_the_other_date_changed_though_few_pixels_changed() -> None:
+    """At coarse pixels a hull is two or three pixels wide and the ±1 px minimum of the change magnitude leaves
+    few changed pixels (bench pair 3 m -> 5 m: departed boats with 21-24 % changed). Clear contrast at its date
+    and none at the other is a change for a hull; an item on land also needs its pixels changed."""
+    from berthwatch.match import _changed
+
+    cfg = MatchConfig()
+    ev = {"ncc": 0.1, "changed_fraction": 0.2, "contrast_before": 0.3, "contrast_after": 6.0}
+    assert _changed(ev, cfg, "after")  # arrived
+    assert not _changed(ev, cfg, "before")  # seen before, not water-like after: no
+    assert not _changed({**ev, "contrast_before": 2.0}, cfg, "after")  # the other date shows something there
+    assert not _changed({**ev, "contrast_after": 1.5}, cfg, "after")  # too faint to tell
+    land = {**ev, "ground_contrast_before": 0.5, "ground_contrast_after": 6.0, "ground_shift_z": 0.0}
+    assert not _changed(land, cfg, "after")  # equipment: too few changed pixels

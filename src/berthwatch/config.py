@@ -134,6 +134,8 @@ class MatchConfig:
     min_changed_fraction: float = 0.5  # share of a footprint that must have changed to call it departed/arrived
     same_ncc: float = 0.6  # footprint correlation between dates at or above which it is the same object
     max_invalid_fraction: float = 0.25  # more of a footprint without data at the other date: status unknown
+    min_gone_contrast: float = 2.0  # a detected hull this contrasted (robust sigma) and water-like at the other date
+    # (a quarter of that contrast or less) changed, however few of its pixels pass change_sigma
     min_change_pixels: int = 12  # an object seen at one date only needs this many pixels to be verified at all
     # equipment: the bare ground around an item (away from every detection of both dates) is the local reference
     ground_radius_m: float = 20.0  # bare ground this close to an item's outline is its reference (0: off)

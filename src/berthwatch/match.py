@@ -482,8 +482,8 @@ def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None)
     """Clear two-date change inside a footprint (hysteresis: anything weaker counts as no change).
 
     Either most of the footprint changed, or — for an object seen at date ``here`` — it stands out from its
-    surroundings at that date, looks like its surroundings (water) at the other, and at least half the usual
-    share of its pixels changed (small hulls are mostly edge pixels, which the ±1 px minimum discounts).
+    surroundings at that date and looks like its surroundings (water) at the other; an item on land must also
+    have at least half the usual share of its pixels changed.
 
     With bare-ground evidence (equipment, :func:`_ground_evidence`) the footprint also changed when its median
     moved by ``ground_shift_sigma`` beyond the bare ground's own change (see :func:`_vacated` for which date's
@@ -499,11 +499,13 @@ def _changed(ev: dict[str, float], config: MatchConfig, here: str | None = None)
     if here is None:
         return False
     c_here, c_other = ev[f"contrast_{here}"], ev[f"contrast_{other}"]
-    return (
-        c_here >= config.min_recover_contrast
-        and c_other <= 0.25 * c_here
-        and ev["changed_fraction"] >= 0.5 * config.min_changed_fraction
-    )
+    # a hull that stands out from the water at its date and is water-like at the other has changed, however few of
+    # its pixels survive the ±1 px minimum (at coarse pixels a hull is only two or three pixels wide); items on
+    # land also need part of their pixels changed (pavement texture can hide or mimic an item's contrast)
+    if "ground_contrast_before" not in ev:
+        return c_here >= config.min_gone_contrast and c_other <= 0.25 * c_here
+    enough = ev["changed_fraction"] >= 0.5 * config.min_changed_fraction
+    return c_here >= config.min_recover_contrast and c_other <= 0.25 * c_here and enough
 
 
 def _bare_at_other(ev: dict[str, float], here: str | None, config: MatchConfig) -> bool:
@@ -879,8 +881,9 @@ def _merge_berth_changes(
 ) -> list[ChangedObject]:
     """Add vessels found from water-surface change (:mod:`berthwatch.berths`) to the matched objects.
 
-    A region whose footprint is cloud-like at the date it is "present" (bright and featureless), or whose
-    whole neighbourhood changed (an unmasked cloud or its shadow), is not a hull and is dropped. A berth change
+    A region whose footprint is cloud-like at the date it is "present" (bright and featureless), whose whole
+    neighbourhood changed (an unmasked cloud or its shadow), or whose pixels look the same at both dates (the
+    water outline flipped on its threshold) is not a hull and is dropped. A berth change
     that a detector object of the same status already describes (footprint IoU >= 0.3) is dropped, the
     detector's outline being the better one. Otherwise the berth change wins over the vessel objects it covers
     for at least half of their area: fragments of the hull, or a "stayed" that the water, open at one of the
@@ -893,6 +896,8 @@ def _merge_berth_changes(
         here = "before" if b.status == "departed" else "after"
         if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
             continue
+        if ev["ncc"] >= config.same_ncc and ev["changed_fraction"] < 0.5 * config.min_changed_fraction:
+            continue  # the pixels look the same at both dates: the water outline flipped on a threshold, no hull
         b.evidence.update({k: round(float(ev[k]), 4) for k in ("ncc", "changed_fraction", "ring_z50")})
         vessels = [o for o in out if o.kind == "vessel" and not o.geometry.is_empty]
         same = [
