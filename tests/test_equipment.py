@@ -6,18 +6,25 @@ shed) with equipment placed explicitly, so every object's size, heading and posi
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 
 import numpy as np
 import pytest
+import shapely
 from threadpoolctl import threadpool_limits
 
 from berthwatch import synth
 from berthwatch.config import EquipmentConfig
 from berthwatch.equipment import (
     FEATURE_NAMES,
+    _filled_components,
+    _Groups,
+    _local_contrast,
+    _shadow_mask,
     detect_equipment,
+    equipment_candidates,
     equipment_supported,
     load_training_table,
     make_classifier,
@@ -206,3 +213,91 @@ def test_training_table_loads_and_the_model_fits_deterministically():
     np.testing.assert_array_equal(p1, p2)
     # the model separates the classes far better than chance
     assert p1[y[probe] == 1].mean() > p1[y[probe] == 0].mean() + 0.2
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# vectorised piece evidence and the sky-lit shadow line
+# ---------------------------------------------------------------------------------------------------------------
+def test_grouped_reductions_match_numpy_per_piece():
+    rng = np.random.default_rng(3)
+    labels = rng.integers(0, 7, size=500)
+    labels[:7] = np.arange(7)  # every piece non-empty
+    v = rng.normal(size=500)
+    g = _Groups(labels, 7)
+    for k in range(7):
+        x = v[labels == k]
+        assert g.mean(v)[k] == pytest.approx(x.mean())
+        assert g.min(v)[k] == x.min() and g.max(v)[k] == x.max()
+        assert g.percentile(v, 90)[k] == pytest.approx(np.percentile(x, 90))
+
+
+def test_holes_of_a_component_are_filled_but_open_bays_are_not():
+    cand = np.zeros((20, 30), dtype=bool)
+    cand[2:9, 2:9] = True
+    cand[4:7, 4:7] = False  # enclosed hole: part of the component
+    cand[12:18, 12:20] = True
+    cand[14:18, 14:18] = False  # a bay open to the image's bottom side... and to the rest of the ground
+    cand[17, 12:20] = False
+    lab, n = _filled_components(cand)
+    assert n == 2
+    assert (lab[4:7, 4:7] == lab[2, 2]).all()
+    assert (lab[14:17, 14:18] == 0).all()
+
+
+def _painted(ratio_vec: np.ndarray, centre_xy: tuple[float, float], half_m: tuple[float, float]):
+    """The empty quay with a rectangle painted at the local pavement level times ``ratio_vec`` per band."""
+    scene, _ss, land = _render("empty")
+    cfg = EquipmentConfig()
+    _z, ratio, _t = _local_contrast(scene, land & scene.valid, config=cfg)
+    data = scene.data.astype(np.float32)
+    col, row = ~scene.transform @ centre_xy
+    r, c = int(row), int(col)
+    hr, hc = round(half_m[0] / PX), round(half_m[1] / PX)
+    win = (slice(None), slice(r - hr, r + hr), slice(c - hc, c + hc))
+    background = data[win] / np.maximum(ratio[win], 1e-6)
+    data[win] = background * ratio_vec[:, None, None]
+    return dataclasses.replace(scene, data=data.round().astype(scene.data.dtype)), land, (2 * hr * PX, 2 * hc * PX)
+
+
+def _sky_lit_ratio() -> np.ndarray:
+    scene, _ss, land = _render("empty")
+    cfg = EquipmentConfig()
+    _z, ratio, _t = _local_contrast(scene, land & scene.valid, config=cfg)
+    _mask, ref = _shadow_mask(ratio, land & scene.valid, scene, config=cfg)
+    assert ref is not None  # the shed and the cranes cast large shadows
+    return ref
+
+
+def _open_ground() -> tuple[float, float]:
+    """A point of open pavement: where the first container of the row layouts stands (the same port)."""
+    _scene, ss, _land = _render("row40")
+    c = ss.truth[0].polygon.centroid
+    return float(c.x), float(c.y)
+
+
+@pytest.mark.parametrize("depth", [1.0, 0.5])
+def test_cast_shadow_on_pavement_gives_no_equipment(depth):
+    """An 8 x 3.2 m patch of pavement darkened with the scene's own sky-lit band ratios (a cast shadow, fully or
+    half lit) is not proposed at all, so it is never equipment."""
+    ref = _sky_lit_ratio()
+    xy = _open_ground()
+    scene, land, _size = _painted(1.0 + depth * (ref - 1.0), xy, (4.0, 1.6))
+    cands, _x = equipment_candidates(scene, land)
+    assert [c for c in cands if c.geometry.centroid.distance(shapely.Point(xy)) < 3.0] == []
+    assert [d for d in detect_equipment(scene, land) if d.geometry.centroid.distance(shapely.Point(xy)) < 3.0] == []
+
+
+def test_dark_item_is_measured_and_lies_off_the_sky_lit_shadow_line():
+    """The same patch painted olive (darker, but not with the sky-lit ratios) is proposed with its size, and its
+    mean band ratios lie far off the pavement-to-shadow line."""
+    xy = _open_ground()
+    scene, land, (length, width) = _painted(np.array([0.35, 0.55, 0.5, 0.9], dtype=np.float32), xy, (4.0, 1.6))
+    cands, x = equipment_candidates(scene, land)
+    assert x.shape == (len(cands), len(FEATURE_NAMES))
+    near = [c for c in cands if c.geometry.centroid.distance(shapely.Point(xy)) < 1.5 and c.features["bright"] == 0]
+    assert near, "the painted rectangle was not proposed"
+    c = max(near, key=lambda c: c.features["stability"])
+    assert c.length_m == pytest.approx(length, abs=1.5 * PX)
+    assert c.width_m == pytest.approx(width, abs=1.5 * PX)
+    assert c.features["rectangularity"] > 0.8
+    assert c.features["shadow_line_resid"] > 0.1
