@@ -85,6 +85,7 @@ class EquipmentConfig:
     max_elongation: float = 7.0  # longer for its width than a 40 ft container (5): rails, kerbs, crane shadows
     cell_m: float = 6.0  # the pavement background is computed on cells this wide (about a 20 ft module)
     background_m: float = 45.0  # window of the local pavement median and noise (much wider than a row)
+    max_noise_factor: float = 3.0  # local noise at most this x the quietest pavement's (crowded yards inflate it)
     low_z: float = 3.0  # hysteresis on band-RMS contrast to the local pavement (local robust sigmas)
     high_z: float = 6.0
     min_rectangularity: float = 0.4  # pixel area / oriented rectangle area (proposals; the classifier decides)
@@ -157,6 +158,7 @@ class MatchConfig:
     berth_pair_ring_m: float = 10.0  # opposite water change this close beside a region ...
     berth_max_opposite: float = 0.25  # ... over this share of its area: a shifted shadow or a moved object
     berth_shore_m: float = 10.0  # a berth region lies this close to non-water of both dates (quay, other hull)
+    berth_outline_agreement: float = 0.75  # a detector outline less inside the water change is measured on it
     other_change_sigma: float = 5.0  # "other surface change" in the change map: magnitude above this
     min_other_change_m2: float = 50.0  # ... over at least this connected area
     object_margin_m: float = 5.0  # changes this close to a reported object belong to it (not "other")

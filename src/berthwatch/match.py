@@ -884,7 +884,8 @@ def _merge_berth_changes(
     A region whose footprint is cloud-like at the date it is "present" (bright and featureless), whose whole
     neighbourhood changed (an unmasked cloud or its shadow), or whose pixels look the same at both dates (the
     water outline flipped on its threshold) is not a hull and is dropped. A detector object of the same status
-    that the berth change overlaps (footprint IoU >= 0.3) is kept and measured on the berth change. Otherwise
+    that the berth change overlaps (footprint IoU >= 0.3) is kept, and measured on the berth change when less than
+    ``berth_outline_agreement`` of its outline lies in it. Otherwise
     the berth change wins over the vessel objects it covers for at least half of their area: fragments of the
     hull, or a "stayed" that the water, open at one of the dates, contradicts.
     """
@@ -907,12 +908,15 @@ def _merge_berth_changes(
         ]
         if same:
             # the region that became (or stopped being) open water is the hull itself; a single-date outline at a
-            # quay may take in the quay edge, a shadow or the next hull: keep the object, measure it on the water
+            # quay that reaches well beyond it took in the quay edge, a shadow or the next hull: keep the object,
+            # measure it on the water change instead
             o = same[0]
+            o.evidence.update(b.evidence)
+            if o.geometry.intersection(b.geometry).area >= config.berth_outline_agreement * o.geometry.area:
+                continue
             o.geometry, o.length_m, o.width_m = b.geometry, b.length_m, b.width_m
             o.heading_deg, o.area_m2 = b.heading_deg, b.area_m2
             o.confidence = max(o.confidence, b.confidence)
-            o.evidence.update(b.evidence)
             continue
         covered = {
             id(o) for o in vessels if o.geometry.intersection(b.geometry).area >= 0.5 * max(o.geometry.area, 1e-12)
