@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from shapely.geometry import Polygon
 
 from berthwatch.config import Settings
-from berthwatch.errors import BerthwatchError, InputError, MissingDateError
+from berthwatch.errors import BerthwatchError, InputError, MissingDateError, SchedulerError
 from berthwatch.models import KINDS
 
 if TYPE_CHECKING:
@@ -731,10 +731,6 @@ def write_json_atomic(path: str | Path, data: Any) -> None:
     """Write JSON to a temporary file beside ``path`` and move it into place (never half-written)."""
     with _atomic_file(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
-class SchedulerError(BerthwatchError, ConnectionError):
-    """The dask scheduler given to :func:`run` cannot be reached (or is not a scheduler address)."""
 
 
 def local_cluster(workers: int | None = None, *, processes: bool = True) -> LocalCluster:

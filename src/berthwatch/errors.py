@@ -79,3 +79,7 @@ class VectorInputError(InputError):
 
 class OutputError(BerthwatchError, OSError):
     """The output folder cannot be written."""
+
+
+class SchedulerError(BerthwatchError, ConnectionError):
+    """The dask scheduler given to :func:`berthwatch.batch.run` cannot be reached (or is not a scheduler address)."""
