@@ -85,7 +85,6 @@ class EquipmentConfig:
     max_elongation: float = 7.0  # longer for its width than a 40 ft container (5): rails, kerbs, crane shadows
     cell_m: float = 6.0  # the pavement background is computed on cells this wide (about a 20 ft module)
     background_m: float = 45.0  # window of the local pavement median and noise (much wider than a row)
-    max_noise_factor: float = 3.0  # local noise at most this x the quietest pavement's (crowded yards inflate it)
     low_z: float = 3.0  # hysteresis on band-RMS contrast to the local pavement (local robust sigmas)
     high_z: float = 6.0
     min_rectangularity: float = 0.4  # pixel area / oriented rectangle area (proposals; the classifier decides)
