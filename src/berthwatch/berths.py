@@ -188,7 +188,10 @@ def berth_changes(
     shore = max(1, round(cfg.berth_shore_m / px))
     pad = max(ring, shore)
     land = pair.valid & ~water
-    rate = _local_rate(gone | came, water, regions, cfg.recover_clutter_window_m / px)
+    # (the regions' own edges, which the opening shaved off, are not background either)
+    rate = _local_rate(
+        gone | came, water, ndi.binary_dilation(regions, iterations=r + 1), cfg.recover_clutter_window_m / px
+    )
     out: list[ChangedObject] = []
     for status, other in (("departed", opened["arrived"]), ("arrived", opened["departed"])):
         lab, _n = ndi.label(opened[status], structure=np.ones((3, 3), bool))

@@ -882,8 +882,8 @@ def _merge_berth_changes(
     """Add vessels found from water-surface change (:mod:`berthwatch.berths`) to the matched objects.
 
     A region whose footprint is cloud-like at the date it is "present" (bright and featureless), whose whole
-    neighbourhood changed (an unmasked cloud or its shadow), or whose pixels look the same at both dates (the
-    water outline flipped on its threshold) is not a hull and is dropped. A detector object of the same status
+    neighbourhood changed (an unmasked cloud or its shadow), or whose pixels hardly changed between the dates
+    (the water outline flipped on its threshold) is not a hull and is dropped. A detector object of the same status
     that the berth change overlaps (footprint IoU >= 0.3) is kept, and measured on the berth change when less than
     ``berth_outline_agreement`` of its outline lies in it. Otherwise
     the berth change wins over the vessel objects it covers for at least half of their area: fragments of the
@@ -896,8 +896,8 @@ def _merge_berth_changes(
         here = "before" if b.status == "departed" else "after"
         if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
             continue
-        if ev["ncc"] >= config.same_ncc and ev["changed_fraction"] < 0.5 * config.min_changed_fraction:
-            continue  # the pixels look the same at both dates: the water outline flipped on a threshold, no hull
+        if ev["changed_fraction"] < 0.5 * config.min_changed_fraction:
+            continue  # the pixels hardly changed: the water outline flipped on its threshold (colour drift), no hull
         b.evidence.update({k: round(float(ev[k]), 4) for k in ("ncc", "changed_fraction", "ring_z50")})
         vessels = [o for o in out if o.kind == "vessel" and not o.geometry.is_empty]
         same = [
