@@ -36,7 +36,7 @@ from shapely.geometry import Polygon, box
 from skimage import morphology
 
 from berthwatch.config import Settings
-from berthwatch.geo import oriented_measures, pixel_to_crs
+from berthwatch.geo import oriented_measures, pixel_to_crs, principal_axes
 from berthwatch.masks import water_extent
 from berthwatch.models import AlignedPair, ChangedObject, Detection, Status
 
@@ -64,18 +64,6 @@ def water_change(pair: AlignedPair, *, settings: Settings | None = None) -> tupl
     return (~wb & wa & valid), (wb & ~wa & valid), ((wb | wa) & valid)
 
 
-def _axes(rr: np.ndarray, cc: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
-    """Projections of pixel centres on the principal axes, the centroid and the unit major axis (col, row)."""
-    y0, x0 = float(rr.mean()), float(cc.mean())
-    y, x = rr - y0, cc - x0
-    cov = np.cov(np.vstack([x, y])) if rr.size > 2 else np.eye(2)
-    w, v = np.linalg.eigh(cov)
-    major = v[:, int(np.argmax(w))]
-    u = x * major[0] + y * major[1]
-    t = -x * major[1] + y * major[0]
-    return u, t, x0, y0, major
-
-
 def _slices(u: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One-pixel slices along the axis: bin index of each pixel, and per slice its across-axis min/max/presence."""
     bins = np.floor(u - u.min()).astype(int)
@@ -95,7 +83,7 @@ def _hull_pixels(rr: np.ndarray, cc: np.ndarray) -> np.ndarray:
     mid-line is more than half the median beam off the median mid-line, or that are less than half the median
     beam wide, are outside; the longest run of inside slices (gaps of up to two slices bridged) is the hull.
     """
-    u, t, *_ = _axes(rr.astype(np.float64), cc.astype(np.float64))
+    u, t, *_ = principal_axes(rr, cc)
     bins, lo, hi, ok = _slices(u, t)
     lo, hi = np.where(ok, lo, 0.0), np.where(ok, hi, 0.0)
     width = hi - lo + 1.0
@@ -121,7 +109,7 @@ def _robust_rectangle(rr: np.ndarray, cc: np.ndarray) -> tuple[Polygon, float, f
     sel = _hull_pixels(rr, cc)
     if sel.sum() >= 3:
         rr, cc = rr[sel], cc[sel]
-    u, t, x0, y0, major = _axes(rr.astype(np.float64), cc.astype(np.float64))
+    u, t, x0, y0, major = principal_axes(rr, cc)
     _bins, lo, hi, ok = _slices(u, t)
     beam = float(np.median(hi[ok] - lo[ok])) + 1.0
     mid = float(np.median((hi[ok] + lo[ok]) / 2.0))

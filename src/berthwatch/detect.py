@@ -31,7 +31,7 @@ from shapely.geometry import MultiPoint, Polygon
 from skimage import filters
 
 from berthwatch.config import EquipmentConfig, Settings, VesselConfig
-from berthwatch.geo import oriented_measures, pixel_to_crs
+from berthwatch.geo import oriented_measures, pixel_to_crs, principal_axes
 from berthwatch.masks import contrast_bands, local_mean_std, water_mask
 from berthwatch.models import Detection, DetectionResult, Scene
 
@@ -89,13 +89,7 @@ def _footprint(obj_mask: np.ndarray, r0: int, c0: int, scene: Scene) -> Polygon:
 def _principal_axes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Pixel coordinates of the mask projected on its major (u) and minor (v) axes, with the indices."""
     rr, cc = np.nonzero(mask)
-    y = rr.astype(np.float64) - rr.mean()
-    x = cc.astype(np.float64) - cc.mean()
-    cov = np.cov(np.vstack([x, y])) if rr.size > 1 else np.eye(2)
-    w, v = np.linalg.eigh(cov)
-    major = v[:, int(np.argmax(w))]
-    u = x * major[0] + y * major[1]
-    t = -x * major[1] + y * major[0]
+    u, t, *_ = principal_axes(rr, cc)
     return u, t, rr, cc
 
 

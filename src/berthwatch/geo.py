@@ -129,3 +129,20 @@ def heading_difference(a: float, b: float) -> float:
 
 def metres_to_px(metres: float, pixel_size_m: float) -> float:
     return metres / pixel_size_m
+
+
+def principal_axes(rr: np.ndarray, cc: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float, np.ndarray]:
+    """Pixel centres (rows ``rr``, columns ``cc``) projected on their principal axes.
+
+    Returns
+    -------
+    u, t : projections on the major and the minor axis (pixels, from the centroid)
+    x0, y0 : the centroid (column, row)
+    major : unit major axis as (column, row)
+    """
+    y0, x0 = float(np.mean(rr)), float(np.mean(cc))
+    y, x = np.asarray(rr, dtype=np.float64) - y0, np.asarray(cc, dtype=np.float64) - x0
+    cov = np.cov(np.vstack([x, y])) if x.size > 1 else np.eye(2)
+    w, v = np.linalg.eigh(cov)
+    major = v[:, int(np.argmax(w))]
+    return x * major[0] + y * major[1], -x * major[1] + y * major[0], x0, y0, major
