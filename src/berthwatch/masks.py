@@ -290,7 +290,7 @@ def water_mask(scene: Scene, *, config: WaterConfig = _WATER, aoi: np.ndarray | 
     numpy.ndarray of bool, (rows, cols). Ship-occupied berths are water where they can be recognised: land
     specks enclosed by water up to ``max_hole_m2`` and hull-shaped bumps on the quay line.
     """
-    water = _open_water(scene, config=config)
+    water = _search_water(scene, config=config)
     water = _add_ship_domain(water, pixel_size_m=scene.pixel_size_m, config=config)
     water &= scene.valid
     if aoi is not None:
@@ -298,7 +298,8 @@ def water_mask(scene: Scene, *, config: WaterConfig = _WATER, aoi: np.ndarray | 
     return water
 
 
-def _open_water(scene: Scene, *, config: WaterConfig, fill_holes: bool = True) -> np.ndarray:
+def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
+    """Open water of one date from the water index (ships, quays and foam are holes or outline)."""
     valid = scene.valid
     if not valid.any():
         return np.zeros(scene.shape, dtype=bool)
@@ -311,27 +312,49 @@ def _open_water(scene: Scene, *, config: WaterConfig, fill_holes: bool = True) -
     t = _edge_otsu(index, valid, px, evidence)
     water = (index > t) & valid
     log.debug("water index %s, threshold %.3f, raw water fraction %.3f", method, t, water.mean())
-    # texture test: water is smooth. Pixels whose local index texture (~30 m) is far above that of the
-    # confident water interior are not water (built-up areas with a water-like index); the water's own edge is
-    # restored afterwards by a geodesic dilation of the same radius inside the thresholded mask.
+    # roughness test, against built-up areas with a water-like index; the water's own edge is restored afterwards
+    # by a geodesic dilation of the same radius (~30 m) inside the thresholded mask.
     win = max(3, round(_px(30.0, px)) | 1)
-    tex = np.log(_local_std(index, win) + 1e-4)
-    interior = ndi.binary_erosion(water, iterations=win)
-    if interior.sum() >= 50:
-        ref = tex[interior]
-        med = float(np.median(ref))
-        mad = float(np.median(np.abs(ref - med))) * 1.4826
-        smooth = water & (tex <= med + config.texture_z * max(mad, 1e-3))
-        smooth = morphology.remove_small_objects(smooth, max_size=max(1, round(config.min_water_area_m2 / px**2)))
-        water = ndi.binary_dilation(smooth, iterations=win, mask=water)
+    if method == "ndwi":
+        # NDWI is a physical ratio: water sits far above the threshold even where waves, whitecaps and glint
+        # roughen it, while built-up pixels straddle it. Water: the local mean clears the threshold by
+        # ``ndwi_margin`` local standard deviations (the roughness of the rough open sea is not a reason to drop it).
+        smooth = water & (ndi.uniform_filter(index, win) - t > config.ndwi_margin * _local_std(index, win))
+    else:
+        # the image index is itself blurred texture: pixels whose local index texture is far above that of the
+        # confident water interior are not water
+        smooth = water
+        tex = np.log(_local_std(index, win) + 1e-4)
+        interior = ndi.binary_erosion(water, iterations=win)
+        if interior.sum() >= 50:
+            ref = tex[interior]
+            med = float(np.median(ref))
+            mad = float(np.median(np.abs(ref - med))) * 1.4826
+            smooth = water & (tex <= med + config.texture_z * max(mad, 1e-3))
+    smooth = morphology.remove_small_objects(smooth, max_size=max(1, round(config.min_water_area_m2 / px**2)))
+    water = ndi.binary_dilation(smooth, iterations=win, mask=water)
     if method == "texture":
         # smooth the outline: the texture index is blurred at ~40 m anyway
         r = max(1, round(_px(5.0, px)))
         water = ndi.binary_opening(water, structure=morphology.disk(r))
     # remove small water bodies (puddles, shadows, dark roofs) - keep water connected to large bodies
     min_px = max(1, round(config.min_water_area_m2 / px**2))
-    water = morphology.remove_small_objects(water, max_size=min_px - 1) if min_px > 1 else water
-    return _fill_ships(water, pixel_size_m=px, config=config) if fill_holes else water
+    return morphology.remove_small_objects(water, max_size=min_px - 1) if min_px > 1 else water
+
+
+def _search_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
+    """Water of one date as the vessel search domain: open water, grown (without NIR) to every pixel of the local
+    water colour connected to it, with ships at anchor (land specks) filled in.
+
+    Without NIR the index is blurred over tens of metres, so water beside quays, ships and breakwaters falls
+    below its threshold; the water colour model of :func:`water_extent` gives it back.
+    """
+    water = _open_water(scene, config=config)
+    if not (scene.has("nir") and scene.has("green")):
+        colour = _colour_water(scene, water, config=config)
+        if colour is not None:
+            water |= colour
+    return _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
 
 
 def _fill_ships(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
@@ -356,13 +379,19 @@ def water_extent(scene: Scene, *, config: WaterConfig = _WATER) -> np.ndarray:
     -------
     numpy.ndarray of bool, (rows, cols)
     """
-    water = _open_water(scene, config=config, fill_holes=False)
+    water = _open_water(scene, config=config)
     if scene.has("nir") and scene.has("green"):
         return water
+    colour = _colour_water(scene, water, config=config)
+    return water if colour is None else colour
+
+
+def _colour_water(scene: Scene, water: np.ndarray, *, config: WaterConfig) -> np.ndarray | None:
+    """Pixels of the local water colour connected to the interior of ``water`` (None: too little interior)."""
     px = scene.pixel_size_m
     interior = ndi.binary_erosion(water, iterations=max(1, round(_px(config.colour_interior_m, px))))
     if interior.sum() < 50:
-        return water
+        return None
     sigma = max(0.5, _px(config.colour_smooth_m, px))
     smoothed = np.stack([ndi.gaussian_filter(b.astype(np.float32), sigma) for b in scene.data])
     z, _roles = contrast_bands(
@@ -420,8 +449,8 @@ def union_water(
     """
     if before.shape != after.shape:
         raise InputError(f"union_water needs scenes on one grid, got shapes {before.shape} and {after.shape}")
-    wa = _open_water(before, config=config)
-    wb = _open_water(after, config=config)
+    wa = _search_water(before, config=config)
+    wb = _search_water(after, config=config)
     va, vb = before.valid, after.valid
     water = (wa & va) | (wb & vb)
     # after the union, holes that were ships on both dates are filled again and bumps re-evaluated
