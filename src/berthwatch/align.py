@@ -28,6 +28,7 @@ from rasterio.windows import Window
 from scipy import ndimage as ndi
 from skimage.filters import sobel, window
 from skimage.registration import phase_cross_correlation
+from skimage.transform import downscale_local_mean
 
 from berthwatch.config import AlignConfig
 from berthwatch.errors import AlignmentError, NoOverlapError
@@ -208,6 +209,27 @@ def _pcc(ref: np.ndarray, mov: np.ndarray, upsample: int) -> tuple[float, float]
     return (-float(shift[0]), -float(shift[1]))
 
 
+#: Side (pixels) above which the whole-image coarse shift is estimated on block means: its FFTs (complex, several
+#: copies of the image) would otherwise dominate the memory of a large scene.
+COARSE_MAX_SIDE = 2048
+
+
+def _coarse_shift(ref: np.ndarray, mov: np.ndarray) -> tuple[float, float]:
+    """Whole-image displacement to about a pixel, as a start for the tile estimates (which refine it by +-2 px).
+
+    Images larger than ``COARSE_MAX_SIDE`` are reduced by block means of ``f`` pixels
+    (:func:`skimage.transform.downscale_local_mean`) and correlated with ``upsample_factor=f``, which gives the
+    shift to a pixel of the full grid at a fraction of the memory.
+    """
+    f = math.ceil(max(ref.shape) / COARSE_MAX_SIDE)
+    if f <= 1:
+        return _pcc(ref, mov, upsample=1)
+    small_ref = downscale_local_mean(ref, (f, f)).astype(np.float32)
+    small_mov = downscale_local_mean(mov, (f, f)).astype(np.float32)
+    dr, dc = _pcc(small_ref, small_mov, upsample=f)
+    return (dr * f, dc * f)
+
+
 def _ncc(a: np.ndarray, b: np.ndarray) -> float:
     a = a - a.mean()
     b = b - b.mean()
@@ -265,7 +287,7 @@ def estimate_shift(
         return (0.0, 0.0), math.nan, 0.0
     inner = ndi.binary_erosion(ok, iterations=2, border_value=1)
     rows, cols = reference.shape
-    coarse = _pcc(gr, gm, upsample=1)
+    coarse = _coarse_shift(gr, gm)
     # tiles are searched around the coarse estimate and around zero (the coarse peak may be a moving ship)
     # beyond 4x the bound the coarse peak is not a misregistration worth refining (quality 0 then)
     plausible = 1.0 <= math.hypot(*coarse) <= 4.0 * max_shift_px + 2.0
@@ -356,6 +378,7 @@ def normalise_radiometry(
     method: str = "auto",
     max_samples: int = 500_000,
     seed: int = 0,
+    out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, list[float], list[float], str]:
     """Map AFTER's bands onto BEFORE's radiometry using pseudo-invariant pixels.
 
@@ -366,17 +389,26 @@ def normalise_radiometry(
     gain and offset. When the pairs bend away from the line (gamma), AFTER is mapped through the quantile
     curve itself (monotone, linear beyond its ends) and the method says ``"quantile"``.
 
+    ``out`` (float32, AFTER's shape) receives the result, band by band; it may be AFTER's own data (mapped in
+    place, saving a copy of the scene).
+
     Returns
     -------
     data, gains, offsets, method
-        AFTER's bands as float32 in BEFORE's scale, the per-band linear gain and offset (``before ≈ gain *
-        after + offset``), and ``"linear"``/``"quantile"``/``"none"`` (too few valid pixels).
+        AFTER's bands as float32 in BEFORE's scale (``out`` when given), the per-band linear gain and offset
+        (``before ≈ gain * after + offset``), and ``"linear"``/``"quantile"``/``"none"`` (too few valid pixels).
     """
     nb = after.data.shape[0]
     a = after.data.astype(np.float32, copy=False)
     idx = np.flatnonzero(mask.ravel())
+    if out is not None and (out.shape != a.shape or out.dtype != np.float32):
+        raise ValueError(f"out must be float32 of shape {a.shape}, got {out.dtype} {out.shape}")
     if idx.size < 100:
-        return a.astype(np.float32), [1.0] * nb, [0.0] * nb, "none"
+        if out is None:
+            return a.astype(np.float32), [1.0] * nb, [0.0] * nb, "none"
+        if out is not a:
+            out[...] = a
+        return out, [1.0] * nb, [0.0] * nb, "none"
     rng = np.random.default_rng(seed)
     if idx.size > max_samples:
         idx = np.sort(rng.choice(idx, size=max_samples, replace=False))
@@ -405,7 +437,8 @@ def normalise_radiometry(
         curves.append((qa, qb))
         spread = float(np.ptp(qb)) or 1.0
         bend = max(bend, float(np.max(np.abs(g * qa + o - qb))) / spread)
-    out = np.empty(a.shape, dtype=np.float32)
+    if out is None:
+        out = np.empty(a.shape, dtype=np.float32)
     # a curve departing from the line by more than 3 % of the range is a non-linear (gamma) difference
     if method == "auto":
         method = "quantile" if bend > 0.03 else "linear"
@@ -413,7 +446,8 @@ def normalise_radiometry(
         raise ValueError(f"method must be 'auto', 'linear' or 'quantile', got {method!r}")
     for b in range(nb):
         if method == "linear":
-            out[b] = gains[b] * a[b] + offsets[b]
+            np.multiply(a[b], np.float32(gains[b]), out=out[b])
+            out[b] += np.float32(offsets[b])
             continue
         qa, qb = curves[b]
         qa_u, first = np.unique(qa, return_index=True)
@@ -430,17 +464,36 @@ def normalise_radiometry(
 # ------------------------------------------------------------------------------------------------
 # pipeline step
 # ------------------------------------------------------------------------------------------------
+def _mean_band(data: np.ndarray) -> np.ndarray:
+    """Mean over the bands of ``(bands, rows, cols)`` as float32, one band at a time (no float copy of the stack)."""
+    acc = np.zeros(data.shape[1:], dtype=np.float32)
+    for band in data:
+        acc += band
+    acc /= np.float32(data.shape[0])
+    return acc
+
+
 def _texture_mask(gray: np.ndarray, valid: np.ndarray, pixel_size_m: float) -> np.ndarray:
     """Pixels with local texture well above the flattest part of the scene: land and quays, not open water."""
     size = max(3, round(15.0 / pixel_size_m) | 1)
-    g = np.where(valid, gray, 0.0).astype(np.float64)
-    w = ndi.uniform_filter(valid.astype(np.float64), size)
+    # float32 with the scene's median taken off first (keeps the variance accurate without float64 images)
+    centre = float(np.median(gray[valid])) if valid.any() else 0.0
+    g = np.where(valid, gray - np.float32(centre), np.float32(0.0)).astype(np.float32, copy=False)
+    w = ndi.uniform_filter(valid.astype(np.float32), size)
     m1 = ndi.uniform_filter(g, size)
-    m2 = ndi.uniform_filter(g * g, size)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(w > 0, m1 / np.maximum(w, 1e-9), 0.0)
-        var = np.where(w > 0, m2 / np.maximum(w, 1e-9) - mean * mean, 0.0)
-    std = np.sqrt(np.clip(var, 0.0, None))
+    g *= g
+    m2 = ndi.uniform_filter(g, size)
+    del g
+    inv = np.float32(1.0) / np.maximum(w, np.float32(1e-6))
+    m1 *= inv
+    m2 *= inv
+    del inv
+    m1 *= m1
+    m2 -= m1  # variance
+    del m1
+    np.maximum(m2, np.float32(0.0), out=m2)
+    std = np.sqrt(m2, out=m2)
+    std[w <= 1e-6] = 0.0
     inner = valid & (w > 0.99)
     if inner.sum() < 100:
         return inner
@@ -504,8 +557,8 @@ def align(
             path=after.path or after.name,
         )
     report("align: co-registration", 0.3)
-    b_gray = b_data.astype(np.float32).mean(axis=0)
-    a_gray = a_data.mean(axis=0)
+    b_gray = _mean_band(b_data)
+    a_gray = _mean_band(a_data)
     px = before.pixel_size_m
     stable = joint & _texture_mask(b_gray, joint, px)
     max_shift_px = config.max_shift_m / px
@@ -548,13 +601,14 @@ def align(
                 centre_px=centre,
                 shift_px=shift,
             )
+            del a_data, a_gray, b_gray, stable  # free the first warp before the second
             a_data, a_valid = warp_to_grid(a_src, after.valid, src_transform=a_transform, **warp)
             joint = b_valid & a_valid
     logger.info("%s: shift %s px, residual %.3f px, quality %.2f, applied=%s", names, shift, residual, quality, applied)
     report("align: radiometry", 0.7)
     b_scene = before.with_(data=np.ascontiguousarray(b_data), transform=transform, bands=roles, valid=b_valid)
     a_tmp = after.with_(data=a_data, transform=transform, crs=before.crs, bands=roles, valid=a_valid)
-    a_norm, gains, offsets, rmethod = normalise_radiometry(b_scene, a_tmp, mask=joint)
+    a_norm, gains, offsets, rmethod = normalise_radiometry(b_scene, a_tmp, mask=joint, out=a_data)
     a_norm[:, ~a_valid] = 0.0
     a_scene = a_tmp.with_(data=a_norm)
     alignment = Alignment(

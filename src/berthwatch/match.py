@@ -77,22 +77,32 @@ def change_magnitude(pair: AlignedPair, *, shift_px: int = 1) -> np.ndarray:
     displaced by up to ``shift_px`` pixels in each direction. Invalid pixels are 0.
     """
     valid = pair.valid
-    b = pair.before.data.astype(np.float32)
-    a = pair.after.data.astype(np.float32)
+    # band by band in float32, without float copies of the whole stacks (memory of large scenes)
+    b = pair.before.data
+    a = pair.after.data
     nb, rows, cols = b.shape
-    sig = np.array([_robust_sigma((a[i] - b[i])[valid]) for i in range(nb)], dtype=np.float32)
+    sig = np.array(
+        [_robust_sigma((a[i].astype(np.float32) - b[i].astype(np.float32))[valid]) for i in range(nb)],
+        dtype=np.float32,
+    )
     r = max(0, int(shift_px))
-    ap = np.pad(a, ((0, 0), (r, r), (r, r)), mode="edge")
+    padded = [np.pad(a[i].astype(np.float32, copy=False), r, mode="edge") for i in range(nb)] if r else None
     best = np.full((rows, cols), np.inf, dtype=np.float32)
+    acc = np.empty((rows, cols), dtype=np.float32)
+    z = np.empty((rows, cols), dtype=np.float32)
     for dr in range(-r, r + 1):
         for dc in range(-r, r + 1):
-            shifted = ap[:, r + dr : r + dr + rows, r + dc : r + dc + cols]
-            acc = np.zeros((rows, cols), dtype=np.float32)
+            acc.fill(0.0)
             for i in range(nb):
-                z = (shifted[i] - b[i]) / sig[i]
-                acc += z * z
+                shifted = padded[i][r + dr : r + dr + rows, r + dc : r + dc + cols] if padded else a[i]
+                np.subtract(shifted, b[i], out=z, dtype=np.float32, casting="unsafe")
+                z /= sig[i]
+                z *= z
+                acc += z
             np.minimum(best, acc, out=best)
-    mag = np.sqrt(best / nb).astype(np.float32)
+    del padded, acc, z
+    best /= np.float32(nb)
+    mag = np.sqrt(best, out=best)
     mag[~valid] = 0.0
     return mag
 
@@ -125,8 +135,16 @@ class _Grid:
 
 
 def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
-    gb = pair.before.data.astype(np.float32).mean(axis=0)
-    ga = pair.after.data.astype(np.float32).mean(axis=0)
+    def gray(data: np.ndarray) -> np.ndarray:
+        # mean of the bands in float32, one band at a time (no float copy of the whole stack)
+        acc = np.zeros(data.shape[1:], dtype=np.float32)
+        for band in data:
+            acc += band
+        acc /= np.float32(data.shape[0])
+        return acc
+
+    gb = gray(pair.before.data)
+    ga = gray(pair.after.data)
     vb, va = pair.before.valid, pair.after.valid
 
     def noise(g: np.ndarray, v: np.ndarray) -> float:

@@ -11,13 +11,16 @@ import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from affine import Affine
 from pyproj import Geod
 from rasterio.crs import CRS
 from shapely.geometry import Polygon
+
+if TYPE_CHECKING:
+    from rasterio.windows import Window
 
 BandRole = Literal["blue", "green", "red", "nir", "pan", "coastal", "rededge", "swir", "other"]
 Kind = Literal["vessel", "equipment"]
@@ -145,6 +148,32 @@ class Scene:
         from dataclasses import replace
 
         return replace(self, **changes)  # type: ignore[arg-type]
+
+    def window(self, window: Window) -> Scene:
+        """The part of the scene inside a pixel window, as a view (no copy) with its own transform.
+
+        ``window`` is a :class:`rasterio.windows.Window` with integer offsets and sizes inside the scene. The
+        sub-scene keeps the whole scene's ground scale (so every metre-to-pixel conversion is the same in every
+        window), date, band roles and source; its ``valid`` mask is the matching view of the scene's.
+        """
+        if (
+            window.col_off < 0
+            or window.row_off < 0
+            or window.col_off + window.width > self.width
+            or window.row_off + window.height > self.height
+            or window.width < 1
+            or window.height < 1
+        ):
+            raise ValueError(f"window {window} is not inside the scene ({self.height} rows x {self.width} cols)")
+        rows, cols = window.toslices()
+        sub = self.with_(
+            data=self.data[:, rows, cols],
+            valid=self.valid[rows, cols],
+            # as rasterio.windows.transform, without affine's deprecated ``*`` (a warning under pytest)
+            transform=self.transform @ Affine.translation(window.col_off, window.row_off),
+        )
+        sub.__dict__["ground_scale"] = self.ground_scale  # cached_property: one scale for the whole scene
+        return sub
 
 
 def _ground_scale(crs: CRS, transform: Affine, width: int, height: int) -> float:

@@ -98,6 +98,7 @@ def compare_scenes(
     *,
     settings: Settings | None = None,
     aoi: AOI = None,
+    max_tile_pixels: int | None = None,
     progress: Progress | None = None,
     _stages: _Stages | None = None,
 ) -> tuple[AlignedPair, ChangeSet]:
@@ -111,15 +112,18 @@ def compare_scenes(
         Effective settings; defaults when None.
     aoi
         Optional port area: a GeoJSON path or lon/lat geometries. Objects are searched only inside it.
+    max_tile_pixels
+        Memory setting: detection runs tile by tile on grids larger than this many pixels
+        (:func:`berthwatch.tiling.detect_windowed`; default :data:`berthwatch.tiling.DEFAULT_MAX_TILE_PIXELS`).
 
     Returns
     -------
     (AlignedPair, ChangeSet)
     """
     from berthwatch.align import align
-    from berthwatch.detect import detect
     from berthwatch.masks import union_water
     from berthwatch.match import diff
+    from berthwatch.tiling import detect_windowed
 
     settings = settings or Settings()
     st = _stages or _Stages(COMPARE_STAGES[1:-1], progress)
@@ -129,8 +133,12 @@ def compare_scenes(
         aoi_arr = _aoi_mask(aoi, pair.before)
         water = union_water(pair.before, pair.after, config=settings.water, aoi=aoi_arr)
     with st.stage("detect"):
-        dets_before = detect(pair.before, settings=settings, water=water, aoi=aoi_arr)
-        dets_after = detect(pair.after, settings=settings, water=water, aoi=aoi_arr)
+        dets_before = detect_windowed(
+            pair.before, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
+        )
+        dets_after = detect_windowed(
+            pair.after, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
+        )
     with st.stage("diff"):
         changes = diff(dets_before.detections, dets_after.detections, pair, settings=settings, water=water)
     changes.notes = list(dict.fromkeys([*dets_before.notes, *dets_after.notes, *changes.notes]))
@@ -162,6 +170,7 @@ def compare_files(
     after_date: dt.date | str | None = None,
     settings: Settings | None = None,
     aoi: AOI = None,
+    max_tile_pixels: int | None = None,
     progress: Progress | None = None,
 ) -> CompareResult:
     """Compare two GeoTIFFs of a port and write the whole output contract into ``out_dir``.
@@ -175,7 +184,9 @@ def compare_files(
     st = _Stages(COMPARE_STAGES, progress)
     with st.stage("read"):
         before, after = _read_pair(before_path, after_path, before_date, after_date)
-    pair, changes = compare_scenes(before, after, settings=settings, aoi=aoi, _stages=st)
+    pair, changes = compare_scenes(
+        before, after, settings=settings, aoi=aoi, max_tile_pixels=max_tile_pixels, _stages=st
+    )
     out = Path(out_dir)
     with atomic_output_dir(out) as tmp, st.stage("write"):
         t0 = time.perf_counter()
@@ -194,13 +205,21 @@ def compare_files(
 
 
 def detect_scene(
-    scene: Scene, *, settings: Settings | None = None, aoi: AOI = None, progress: Progress | None = None
+    scene: Scene,
+    *,
+    settings: Settings | None = None,
+    aoi: AOI = None,
+    max_tile_pixels: int | None = None,
+    progress: Progress | None = None,
 ) -> DetectionResult:
-    """Single-date inventory of one scene (water mask, vessels, equipment)."""
-    from berthwatch.detect import detect
+    """Single-date inventory of one scene (water mask, vessels, equipment), tile by tile on large scenes
+    (:func:`berthwatch.tiling.detect_windowed`; ``max_tile_pixels`` is its memory setting)."""
+    from berthwatch.tiling import detect_windowed
 
     settings = settings or Settings()
-    return detect(scene, settings=settings, aoi=_aoi_mask(aoi, scene), progress=progress)
+    return detect_windowed(
+        scene, settings=settings, aoi=_aoi_mask(aoi, scene), max_tile_pixels=max_tile_pixels, progress=progress
+    )
 
 
 def detect_file(
@@ -210,6 +229,7 @@ def detect_file(
     date: dt.date | str | None = None,
     settings: Settings | None = None,
     aoi: AOI = None,
+    max_tile_pixels: int | None = None,
     progress: Progress | None = None,
 ) -> DetectResult:
     """Read one image, detect vessels and equipment, write the single-date inventory into ``out_dir``."""
@@ -221,7 +241,7 @@ def detect_file(
     with st.stage("read"):
         scene = read_scene(path, date=date)
     with st.stage("detect"):
-        result = detect_scene(scene, settings=settings, aoi=aoi)
+        result = detect_scene(scene, settings=settings, aoi=aoi, max_tile_pixels=max_tile_pixels)
     out = Path(out_dir)
     with atomic_output_dir(out) as tmp, st.stage("write"):
         files = write_detect_outputs(tmp, result=result, settings=settings, timings=dict(st.timings))
