@@ -7,7 +7,7 @@ Run from the project root::
     python bench/speed.py --only detect --workdir /tmp/bw-speed   # cache generated inputs between runs
 
 (i)  detect: a ``--size`` x ``--size`` 4-band uint16 analytic synthetic scene (berthwatch.synth) is written to a
-     GeoTIFF; baseline = best of ``--repeat`` full reads with rasterio; job = ``detect(read_scene(path))``
+     GeoTIFF; baseline = best of ``--repeat`` full reads with rasterio; job = ``detect_scene(read_scene(path))``
      (reading included) in a fresh subprocess. Prints job/baseline and the job's peak RSS.
 (ii) compare: a ``--pair-size`` square 4-band uint16 pair (after date misregistered by a few pixels, different
      radiometry; above 2000 px a 2000 px pair repeated, mirrored, to the size); baseline = reading both files;
@@ -160,22 +160,53 @@ def run_child(args: list[str]) -> dict[str, Any]:
     return dict(out)
 
 
+class _RssSampler:
+    """Peak resident memory (MiB) per pipeline stage, sampled from ``/proc/self/statm`` every 50 ms by a thread.
+
+    ``stage`` is set from the pipeline's progress callback; memory is attributed to the stage running when
+    sampled. Empty where ``/proc`` is missing (not Linux).
+    """
+
+    def __init__(self) -> None:
+        import threading
+
+        self.stage = "start"
+        self.peaks: dict[str, float] = {}
+        self._page = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+        if Path("/proc/self/statm").exists():
+            threading.Thread(target=self._run, daemon=True).start()
+
+    def _run(self) -> None:
+        while True:
+            with open("/proc/self/statm", encoding="ascii") as f:
+                rss = int(f.read().split()[1]) * self._page / 2**20
+            if rss > self.peaks.get(self.stage, 0.0):
+                self.peaks[self.stage] = rss
+            time.sleep(0.05)
+
+    def progress(self, stage: str, _fraction: float) -> None:
+        self.stage = stage.split(":")[0]
+
+
 def child_main(argv: list[str]) -> int:
     """Child mode: ``detect PATH`` or ``compare BEFORE AFTER OUT``; prints one JSON line."""
     t_imp = time.perf_counter()
+    sampler = _RssSampler()
     from berthwatch.config import Settings
 
     job = argv[0]
     info: dict[str, Any] = {"job": job}
     if job == "detect":
-        from berthwatch.detect import detect
         from berthwatch.io import read_scene
+        from berthwatch.pipeline import detect_scene
 
         info["import_seconds"] = time.perf_counter() - t_imp
         t0 = time.perf_counter()
+        sampler.progress("read", 0.0)
         scene = read_scene(argv[1])
         t_read = time.perf_counter() - t0
-        res = detect(scene, settings=Settings())
+        sampler.progress("detect", 0.0)
+        res = detect_scene(scene, settings=Settings())
         info["seconds"] = time.perf_counter() - t0
         info["read_scene_seconds"] = t_read
         info["detections"] = {k: sum(d.kind == k for d in res.detections) for k in ("vessel", "equipment")}
@@ -184,13 +215,14 @@ def child_main(argv: list[str]) -> int:
 
         info["import_seconds"] = time.perf_counter() - t_imp
         t0 = time.perf_counter()
-        res = compare_files(argv[1], argv[2], argv[3], settings=Settings())
+        res = compare_files(argv[1], argv[2], argv[3], settings=Settings(), progress=sampler.progress)
         info["seconds"] = time.perf_counter() - t0
         info["stage_seconds"] = res.timings
         info["counts"] = res.changes.counts()
     else:
         raise SystemExit(f"unknown child job {job!r}")
     info["maxrss_kb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    info["stage_peak_rss_mib"] = {k: round(v) for k, v in sampler.peaks.items()}
     print(json.dumps(info))
     return 0
 
@@ -250,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
                 **child,
             }
             print(f"  detections: {child['detections']}; read_scene {child['read_scene_seconds']:.2f} s")
+            print(f"  stage peak RSS (MiB): {child['stage_peak_rss_mib']}")
         if args.only in (None, "compare"):
             a, b, t_gen = make_pair(workdir, args.pair_size, args.pixel_size, args.seed + 1)
             mib = (a.stat().st_size + b.stat().st_size) / 2**20
@@ -275,6 +308,7 @@ def main(argv: list[str] | None = None) -> int:
                 **child,
             }
             print(f"  stage seconds: {child['stage_seconds']}")
+            print(f"  stage peak RSS (MiB): {child['stage_peak_rss_mib']}")
             print(f"  counts: {child['counts']}")
     finally:
         if tmp is not None:
