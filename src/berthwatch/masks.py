@@ -343,17 +343,13 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
 
 
 def _search_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
-    """Water of one date as the vessel search domain: open water, grown (without NIR) to every pixel of the local
-    water colour connected to it, with ships at anchor (land specks) filled in.
+    """Water of one date as the vessel search domain: open water with ships at anchor (land specks) filled in.
 
-    Without NIR the index is blurred over tens of metres, so water beside quays, ships and breakwaters falls
-    below its threshold; the water colour model of :func:`water_extent` gives it back.
+    (Without NIR the blurred index keeps off the quays by a few tens of metres. Growing it with the water colour
+    model of :func:`water_extent` reaches them, but then a pier narrower than ``max_moored_width_m`` reads as a
+    rafted pair and leaves the land domain of the equipment search: the domain stays coarse.)
     """
     water = _open_water(scene, config=config)
-    if not (scene.has("nir") and scene.has("green")):
-        colour = _colour_water(scene, water, config=config)
-        if colour is not None:
-            water |= colour
     return _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
 
 
