@@ -117,13 +117,7 @@ def test_dark_hull_with_shadow_along_its_axis():
                 strict=False,
             ),
         ),
-        pytest.param(
-            3.0,
-            marks=pytest.mark.xfail(
-                reason="unsolved: the crane standing over the hull's end joins the hull candidate (too long, turned)",
-                strict=False,
-            ),
-        ),
+        3.0,
     ],
 )
 def test_quay_moored_vessel_found_with_its_length(px):

@@ -27,12 +27,14 @@ class WaterConfig:
     min_land_hole_m2: float = 400.0  # land specks inside water smaller than this are filled (ships are kept)
     max_hole_m2: float = 30_000.0  # land enclosed by water up to this area (a ship at anchor) is searched as water
     max_moored_width_m: float = 90.0  # land narrower than this jutting into water (hull, rafted pair) is searched
+    min_alongside_contact: float = 0.5  # ... if it touches the wide land over this share of its length (not a pier)
     texture_z: float = 4.0  # (no NIR) water pixels rougher than the water interior by this many robust sigmas are land
     ndwi_margin: float = 2.0  # (NDWI) water's local mean index lies this many local sigmas above the threshold
     quay_tolerance_m: float = 60.0  # the quay line is straightened to this tolerance (about a hull beam)
     min_moored_beam_m: float = 12.0  # quay-line bumps narrower than this are slivers of a jagged outline
     min_vessel_area_m2: float = 60.0  # quay-line bumps smaller than this are not hulls
     min_moored_elongation: float = 2.0  # quay-line bumps must be at least this elongated to be hulls
+    min_moored_fill: float = 0.93  # ... and be rectangular (area / moment-equivalent rectangle; a triangle: 0.87)
     # pixel-accurate water of one date without NIR (water_extent): a local water colour model
     colour_z: float = 3.0  # pixels within this RMS band contrast of the local water colour are water
     colour_window_m: float = 300.0  # window of the local water colour statistics
