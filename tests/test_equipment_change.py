@@ -155,3 +155,72 @@ def test_bare_ground_evidence_can_be_switched_off() -> None:
     (off,) = _equipment(diff([_det(t.polygon, pair)], [], pair, settings=settings).objects)
     assert "ground_shift_z" in on.evidence and on.status == "departed"
     assert not any(k.startswith("ground_") for k in off.evidence)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the sun moved round by 60 degrees between the dates: the shadows of the items moved, the items did not
+SUN_AFTER = synth.DateSpec(dt.date(2025, 1, 27), gain=1.1, shift_px=(1.0, -0.5), sun_azimuth_deg=210.0)
+
+
+def _new_shadow(poly: Polygon, height_m: float, elevation_deg: float) -> Polygon:
+    """The part of ``poly``'s cast shadow at SUN_AFTER that was lit at BEFORE, as a detector outline would be."""
+    from berthwatch.synth._render import _sweep
+
+    after = _sweep([poly], [height_m], SUN_AFTER.sun_azimuth_deg, elevation_deg)[0]
+    before = _sweep([poly], [height_m], BEFORE.sun_azimuth_deg, elevation_deg)[0]
+    new = after.difference(before).difference(poly).buffer(-0.4)
+    part = max(getattr(new, "geoms", [new]), key=lambda g: g.area)
+    return shapely.minimum_rotated_rectangle(part)
+
+
+@pytest.fixture(scope="module")
+def sun_pair() -> tuple[AlignedPair, dict[str, synth.TruthObject]]:
+    """Four white containers that stay, and a black truck that leaves 2 m east of the last one (not on its shadow
+    side at either date); the sun 60 degrees further round at the second date."""
+    eq = [
+        synth.EquipmentSpec(x=-80 + 10.0 * c, y=30, length_m=6.06, width_m=2.44, subtype="container", colour="white",
+                            id=f"W{c}")
+        for c in range(4)
+    ]  # fmt: skip
+    eq.append(synth.EquipmentSpec(x=-45.5, y=30, length_m=7.0, width_m=2.5, colour="black", model="truck", id="K",
+                                  present=(True, False)))  # fmt: skip
+    sp = _yard(eq, SUN_AFTER)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    return pair, {t.id: t for t in sp.truth if t.kind == "equipment"}
+
+
+def _bright_det(poly: Polygon, pair: AlignedPair) -> Detection:
+    d = _det(poly, pair)
+    d.features["bright"] = 1.0  # the detector's polarity: brighter than the pavement
+    return d
+
+
+def test_detection_on_a_shadow_the_sun_moved_is_not_an_arrival(sun_pair: tuple[AlignedPair, dict]) -> None:
+    # the AFTER detector fires on the new shadow beside each white container (dark, item-sized): no arrival, and
+    # the containers stayed; the black truck that left beside them (black paint darkens like a shadow) departed
+    pair, truth = sun_pair
+    whites = [truth[f"W{c}"] for c in range(4)]
+    shadows = [_new_shadow(t.polygon, 2.6, BEFORE.sun_elevation_deg) for t in whites]
+    assert all(s.area > 4.0 for s in shadows)
+    dets_b = [_bright_det(t.polygon, pair) for t in whites] + [_det(truth["K"].polygon, pair)]
+    dets_a = [_bright_det(t.polygon_after, pair) for t in whites] + [_det(s, pair) for s in shadows]
+    changes = diff(dets_b, dets_a, pair)
+    for t in whites:
+        assert _status_of(changes.objects, t.polygon) == ["stayed"], t.id
+    assert not [o for o in _equipment(changes.objects) if o.status == "arrived"]
+    assert _status_of(changes.objects, truth["K"].polygon) == ["departed"]
+
+
+def test_without_the_sky_lit_spectrum_a_shadow_piece_is_an_arrival(sun_pair: tuple[AlignedPair, dict]) -> None:
+    # the same detections judged without band roles (no spectrum to tell a shadow by): the new shadows are
+    # reported as arrivals — the rule above is what keeps them out
+    from berthwatch import match
+
+    pair, truth = sun_pair
+    whites = [truth[f"W{c}"] for c in range(4)]
+    shadows = [_new_shadow(t.polygon, 2.6, BEFORE.sun_elevation_deg) for t in whites]
+    dets_b = [_bright_det(t.polygon, pair) for t in whites]
+    dets_a = [_bright_det(t.polygon_after, pair) for t in whites] + [_det(s, pair) for s in shadows]
+    grid = match._grid(pair, match.change_magnitude(pair))
+    objects = match._classify(dets_b, dets_a, grid, Settings().match, 0.0, bands=None)
+    assert [o.status for o in objects if o.status == "arrived"]

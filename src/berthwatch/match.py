@@ -311,7 +311,13 @@ def _bare_ground(detections: Sequence[Detection], grid: _Grid, margin_m: float) 
 
 
 def _ground_evidence(
-    geom: BaseGeometry, grid: _Grid, bare: np.ndarray, *, radius_m: float, change_sigma: float
+    geom: BaseGeometry,
+    grid: _Grid,
+    bare: np.ndarray,
+    *,
+    radius_m: float,
+    change_sigma: float,
+    bands: Sequence[str] | None = None,
 ) -> dict[str, float]:
     """How the footprint changed compared with the bare ground around it (within ``radius_m``, else twice that).
 
@@ -323,6 +329,10 @@ def _ground_evidence(
     its median colour to the nearest quarter of the bare-ground pixels, in pixel-noise units (RMS over bands).
     ``ground_quiet``: share of the bare ground whose change magnitude is below ``change_sigma`` — low when the
     whole neighbourhood changed (an unmasked cloud or its shadow), not when neighbouring items left.
+    ``ground_shadow_before``/``_after``: 1 when the footprint is darker at that date than at the other in every
+    band (beyond the bare ground's own change) by the spectrum of a cast shadow — lit only by the sky, whose light
+    is bluer than the sun's, so that the darkening ratio (shaded / lit) does not fall from one band to the next
+    shorter one (``bands`` gives the band roles; without them, 0).
     Empty when there is too little bare ground (an item deep inside a packed block) or too few valid pixels.
     """
     pad = max(2, round(radius_m / grid.pixel_size_m))
@@ -349,10 +359,13 @@ def _ground_evidence(
     na = grid.band_noise_after if grid.band_noise_after is not None else np.full(len(xa), grid.noise_after)
     floor = math.hypot(grid.noise_before, grid.noise_after)
     z = np.empty(xb.shape[0], dtype=np.float64)
+    shift = np.empty(xb.shape[0], dtype=np.float64)
     for k in range(xb.shape[0]):
         d = xa[k] - xb[k]
         g = d[ground]
-        z[k] = (np.median(d[inner]) - np.median(g)) / max(_robust_sigma(g), floor)
+        shift[k] = np.median(d[inner]) - np.median(g)
+        z[k] = shift[k] / max(_robust_sigma(g), floor)
+    shadow = _shadow_change(xb[:, inner], xa[:, inner], shift, nb, na, bands)
     unlike = {}
     for tag, x, noise in (("before", xb, nb), ("after", xa, na)):
         # the ground may be of several surfaces (pavement, a road, rails, shade): the footprint is compared with
@@ -366,7 +379,47 @@ def _ground_evidence(
         "ground_contrast_after": unlike["after"],
         "ground_quiet": float((grid.magnitude[sl][ground] < change_sigma).mean()),
         "ground_pixels": float(n_ground),
+        "ground_shadow_before": 1.0 if shadow == "before" else 0.0,
+        "ground_shadow_after": 1.0 if shadow == "after" else 0.0,
     }
+
+
+_WAVELENGTH_ORDER = ("blue", "green", "red", "nir")  # shortest first
+
+
+def _shadow_change(
+    xb: np.ndarray,
+    xa: np.ndarray,
+    shift: np.ndarray,
+    noise_b: np.ndarray,
+    noise_a: np.ndarray,
+    bands: Sequence[str] | None,
+) -> str | None:
+    """The date at which a footprint is in a cast shadow it is not in at the other date, or None.
+
+    ``xb``/``xa`` are the footprint's pixels (bands, n) at both dates, ``shift`` its per-band median change
+    (AFTER - BEFORE) beyond the bare ground's. A cast shadow keeps only the sky light: every band darker, and the
+    ratio shaded / lit largest in the shortest wavelength (sky light is bluer than sunlight); a painted item
+    arriving or leaving changes the bands in the proportions of its own colour.
+    """
+    if bands is None or len(bands) != xb.shape[0] or xb.shape[1] < 3:
+        return None
+    order = [bands.index(b) for b in _WAVELENGTH_ORDER if b in bands]
+    if len(order) < 3:
+        return None
+    lit_b = np.median(xb, axis=1)
+    if np.all(shift < 0):
+        tag, lit, noise = "after", lit_b, noise_a
+    elif np.all(shift > 0):
+        tag, lit, noise = "before", lit_b + shift, noise_b
+    else:
+        return None
+    lit = np.maximum(lit, 1e-6)
+    ratio = 1.0 - np.abs(shift) / lit
+    # ratios compared within the uncertainty of the medians (pixel noise over the footprint's pixels)
+    tol = 2.0 * np.maximum(noise, 1e-6) / lit / math.sqrt(xb.shape[1])
+    r, t = ratio[order], tol[order]
+    return tag if bool(np.all(r[:-1] >= r[1:] - np.hypot(t[:-1], t[1:]))) else None
 
 
 def _moved_similarity(geom_before: BaseGeometry, geom_after: BaseGeometry, grid: _Grid) -> float:
@@ -565,6 +618,127 @@ def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
     return ev[f"invalid_{other}"] > config.max_invalid_fraction or ev[f"cloud_{other}"] > 0 or whole
 
 
+def _same_item(
+    b: Detection,
+    a: Detection,
+    evidence: Callable[[BaseGeometry, Detection], dict[str, float]],
+    config: MatchConfig,
+) -> bool:
+    """Whether two overlapping equipment outlines of the two dates are the same item whose dark fringe moved.
+
+    The part both outlines share (the item's body) is occupied at both dates (unlike the bare ground at each,
+    beyond ``change_sigma``) and changed only by a cast shadow (:func:`_shadow_change`). A shadow that moved with
+    the sun changes where a dark item's outline ends (the outline takes in its shadow), not the item itself; an
+    unchanged body alone does not tell the same item from another one put down overlapping it.
+    """
+    if b.kind != "equipment":
+        return False
+    body = shapely.intersection(b.geometry, a.geometry)
+    if body.is_empty or body.area <= 0:
+        return False
+    ev = evidence(body, b)
+    if ev["pixels"] < config.min_change_pixels or "ground_contrast_before" not in ev:
+        return False
+    occupied = min(ev["ground_contrast_before"], ev["ground_contrast_after"]) >= config.change_sigma
+    shadow = max(ev["ground_shadow_before"], ev["ground_shadow_after"]) >= 1.0
+    return occupied and shadow
+
+
+_DIRECTIONS = [(math.cos(t), math.sin(t)) for t in np.arange(8) * math.pi / 4]  # (col, row) unit steps
+
+
+def _shadow_direction(geoms: Sequence[BaseGeometry], grid: _Grid, tag: str, step_m: float) -> np.ndarray | None:
+    """Direction in which items cast their shadows at date ``tag``: unit (x, y) vector in the CRS, or None.
+
+    Each item's surroundings ``step_m`` out are sampled in eight directions; how much darker each side is than the
+    item's median surroundings, as a vector, points down-sun; the items' unit vectors are averaged. None when fewer
+    than three items or no consistent side (their mean vector shorter than a half: overcast, or no shadows).
+    """
+    gray = grid.gray_before if tag == "before" else grid.gray_after
+    valid = grid.valid_before if tag == "before" else grid.valid_after
+    k = max(1, round(step_m / grid.pixel_size_m))
+    total = np.zeros(2)
+    weight = 0.0
+    for geom in geoms[:300]:
+        wm = _window_masks(geom, grid, k + 1)
+        if wm is None:
+            continue
+        sl, inside = wm
+        g, v = gray[sl], valid[sl]
+        sides = []
+        for dc, dr in _DIRECTIONS:
+            moved = ndi.shift(inside.astype(np.uint8), (dr * k, dc * k), order=0).astype(bool) & ~inside & v
+            sides.append(float(np.mean(g[moved])) if moved.sum() >= 2 else math.nan)
+        side = np.asarray(sides)
+        if not np.isfinite(side).all():
+            continue
+        dark = np.clip(np.median(side) - side, 0.0, None)  # how much darker than its usual side
+        vec = np.sum(dark[:, None] * np.asarray(_DIRECTIONS), axis=0)
+        n = float(np.hypot(*vec))
+        if n > 0:
+            total += vec / n  # one vote per item (a tall stack's long shadow does not outvote the rest)
+            weight += 1.0
+    if weight < 3 or np.hypot(*total) < 0.5 * weight:
+        return None
+    # (col, row) -> CRS (x, y): rows grow southwards on a north-up grid
+    x, y = total[0] * np.sign(grid.transform.a), total[1] * np.sign(grid.transform.e)
+    n = math.hypot(x, y)
+    return np.array([x / n, y / n]) if n > 0 else None
+
+
+def _bright(o: ChangedObject) -> bool:
+    """Whether an equipment object was detected brighter than the pavement (at either date)."""
+    return any(d is not None and d.features.get("bright", 0.0) >= 1.0 for d in (o.before, o.after))
+
+
+def _outlines_at(objects: Sequence[ChangedObject], tag: str) -> list[BaseGeometry]:
+    """Outlines detected at date ``tag`` of the bright equipment that stayed: their shadows lie beside them (a dark
+    item's outline takes in its own shadow), and at that date (not copies verified from the other date)."""
+    out = []
+    for o in objects:
+        d = o.before if tag == "before" else o.after
+        if (
+            o.status == "stayed"
+            and o.kind == "equipment"
+            and d is not None
+            and d.features.get("bright", 0.0) >= 1.0
+            and not d.features.get("verified_from_other_date")
+        ):
+            out.append(d.geometry)
+    return out
+
+
+def _moved_shadow(
+    ev: dict[str, float],
+    det: Detection,
+    casters: Sequence[BaseGeometry],
+    tree: shapely.STRtree,
+    down_sun: dict[str, np.ndarray | None],
+    reach: float,
+) -> bool:
+    """Whether the change at a detection seen at one date only is a cast shadow that moved with the sun.
+
+    It is when the footprint is in a shadow at one date that it is not in at the other (darker by the sky-lit
+    spectrum, :func:`_shadow_change`: a shadow came, or left and the detection is the ground it uncovered) and lies
+    within ``reach`` (CRS units) of an item present at both dates that casts it: the change is in the shadow beside
+    that item, not in an item's body of its own — on the side away from the sun at the date of the shadow
+    (``down_sun``, :func:`_shadow_direction`: within 45 degrees of the direction from the item to the footprint).
+    A dark item (black paint darkens like a shadow) beside others but not down-sun of them stays a change.
+    """
+    for tag in ("before", "after"):
+        direction = down_sun.get(tag)
+        if ev.get(f"ground_shadow_{tag}", 0.0) < 1.0 or direction is None:
+            continue
+        c = det.geometry.centroid
+        for i in tree.query(det.geometry, predicate="dwithin", distance=reach):
+            o = casters[int(i)].centroid
+            v = np.array([c.x - o.x, c.y - o.y])
+            n = float(np.hypot(*v))
+            if n > 0 and float(v @ direction) / n >= math.cos(math.pi / 4):
+                return True
+    return False
+
+
 def _copy_detection(d: Detection, **features: float) -> Detection:
     return Detection(
         geometry=d.geometry,
@@ -639,7 +813,12 @@ def _one_sided(
 
 
 def _classify(
-    before: list[Detection], after: list[Detection], grid: _Grid, config: MatchConfig, registration_m: float
+    before: list[Detection],
+    after: list[Detection],
+    grid: _Grid,
+    config: MatchConfig,
+    registration_m: float,
+    bands: Sequence[str] | None = None,
 ) -> list[ChangedObject]:
     pairs = match_detections(
         before, after, config=config, ground_scale=grid.ground_scale, registration_m=registration_m
@@ -653,7 +832,14 @@ def _classify(
             # small items are judged against the bare ground around them, not a thin ring (full of neighbours
             # in a packed row) nor pixel by pixel (a 3 x 2 m item is mostly edge pixels)
             ev.update(
-                _ground_evidence(geom, grid, bare, radius_m=config.ground_radius_m, change_sigma=config.change_sigma)
+                _ground_evidence(
+                    geom,
+                    grid,
+                    bare,
+                    radius_m=config.ground_radius_m,
+                    change_sigma=config.change_sigma,
+                    bands=bands,
+                )
             )
         return ev
 
@@ -675,6 +861,8 @@ def _classify(
             ev_a = evidence(a.geometry, a)
             gone, came = _changed(ev, config, "before"), _changed(ev_a, config, "after")
             ev_a.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead, moved_ncc=sim)
+            if b.kind == "equipment" and (gone or came) and _same_item(b, a, evidence, config):
+                gone = came = False  # the same item at both dates: only its shadow moved
             if b.kind == "equipment":
                 # both footprints changed, and both or neither look like the bare ground at the other date: one
                 # item left and another came (or replaced it); otherwise only the vacated side changed (below)
@@ -726,7 +914,9 @@ def _classify(
         ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
         if ev["invalid_after"] > config.max_invalid_fraction or ev["invalid_before"] > config.max_invalid_fraction:
             objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
-        elif _changed(ev, config) or (b.kind == "vessel" and dlen > 2 * config.length_tolerance):
+        elif (_changed(ev, config) and not _same_item(b, a, evidence, config)) or (
+            b.kind == "vessel" and dlen > 2 * config.length_tolerance
+        ):
             # (equipment outlines split and merge along packed rows from one date to the other: for equipment
             # only the footprint's evidence says whether it changed)
             s = _change_strength(ev, config)
@@ -743,6 +933,15 @@ def _classify(
     # lone detections: verify on the other date before calling them departed / arrived
     lone = [(before[i], "departed", "after") for i in lone_b]
     lone += [(after[j], "arrived", "before") for j in unmatched_a if j not in taken_a]
+    # objects present at both dates: the casters of shadows that moved with the sun between the dates
+    # (bright ones: a dark item's outline takes in its own shadow, and its moved shadow moves its outline instead)
+    casters = [o.geometry for o in objects if o.status == "stayed" and o.kind == "equipment" and _bright(o)]
+    caster_tree = shapely.STRtree(casters)
+    caster_reach = config.ground_margin_m / grid.ground_scale
+    down_sun = {
+        tag: _shadow_direction(_outlines_at(objects, tag), grid, tag, config.ground_margin_m)
+        for tag in ("before", "after")
+    }
     for det, change_status, other in lone:
         ev = evidence(det.geometry, det)
         here = "before" if other == "after" else "after"
@@ -757,7 +956,11 @@ def _classify(
             # vouched for, so the object is not reported
             logger.debug("lone %s of %d px at %s dropped: too small to verify", det.kind, ev["pixels"], det.centroid)
             continue
-        elif _changed(ev, config, here) and _vacated(ev, here):
+        elif (
+            _changed(ev, config, here)
+            and _vacated(ev, here)
+            and not _moved_shadow(ev, det, casters, caster_tree, down_sun, caster_reach)
+        ):
             status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev, config))  # type: ignore[assignment]
         else:
             # default to stayed; confidence says how much the footprint really looks the same at both dates
@@ -1070,7 +1273,7 @@ def diff(
     res_px = pair.alignment.residual_px if math.isfinite(pair.alignment.residual_px) else 0.0
     registration_m = 3.0 * res_px * grid.pixel_size_m
     report("diff: matching", 0.3)
-    objects = _classify(list(before), list(after), grid, cfg, registration_m)
+    objects = _classify(list(before), list(after), grid, cfg, registration_m, bands=pair.before.bands)
     report("diff: recovery", 0.6)
     if cfg.berth:
         objects = _merge_berth_changes(objects, berth_changes(pair, settings=settings), grid, cfg)
