@@ -44,16 +44,16 @@ Progress = Callable[[str, float], None]
 
 _SETTINGS = Settings()
 
-#: Peak working memory of :func:`berthwatch.detect.detect` per pixel of a 4-band scene (bytes), measured by
-#: sampling the resident memory during a compare of a synthetic 2000 x 2000 pair (bench/speed.py inputs): the
-#: vessel stage adds about 1040 MB for 4 Mpx (per-band float32 contrasts, int64 label images, float64 distance
-#: transforms), more than the equipment stage.
-BYTES_PER_PIXEL = 250
+#: Peak working memory of :func:`berthwatch.detect.detect` per pixel of a 4-band scene (bytes): the resident
+#: memory of ``bench/speed.py``'s 8000 x 8000 compare rose by about 5.6 GB above the rest of the run while a
+#: 16.6 Mpx tile was detected (per-band float32 contrasts, int64 label images, float64 distance transforms,
+#: equipment layers, allocator slack).
+BYTES_PER_PIXEL = 340
 
 #: Working memory one tile of detection may take (bytes): a 4000 x 4000 scene still goes in one piece; larger
-#: scenes are cut into tiles of at most ~17 Mpx (about 4100 x 4100 pixels), so that the margins (600 m by
-#: default) stay a modest share of each tile. Two dates and the rest of a compare run come on top.
-DEFAULT_MEMORY_BUDGET = 4 * 1024**3
+#: scenes are cut into tiles of at most ~17 Mpx (about 4200 x 4200 pixels), so that the margins (600 m by
+#: default) stay a modest share of each tile. The two dates and the rest of a compare run come on top.
+DEFAULT_MEMORY_BUDGET = 11 * 1024**3 // 2
 
 #: Largest tile (margin included), in pixels: the memory budget divided by the per-pixel working memory.
 #: Scenes up to this size are processed in one piece.
@@ -162,7 +162,7 @@ def detect_windowed(
     aoi
         Optional boolean (rows, cols): only objects inside it are searched.
     max_tile_pixels
-        Largest tile (core and margin) in pixels; default :data:`DEFAULT_MAX_TILE_PIXELS` (from a 4 GiB working
+        Largest tile (core and margin) in pixels; default :data:`DEFAULT_MAX_TILE_PIXELS` (from a 5.5 GiB working
         memory budget). A scene that fits is processed in one piece, exactly as :func:`~berthwatch.detect.detect`.
     progress
         Optional ``callback(stage, fraction)``.
