@@ -32,7 +32,7 @@ from skimage.transform import downscale_local_mean
 
 from berthwatch.config import AlignConfig
 from berthwatch.errors import AlignmentError, NoOverlapError
-from berthwatch.models import AlignedPair, Alignment, BandRole, Scene
+from berthwatch.models import AlignedPair, Alignment, BandRole, Scene, band_mean
 
 logger = logging.getLogger(__name__)
 
@@ -464,15 +464,6 @@ def normalise_radiometry(
 # ------------------------------------------------------------------------------------------------
 # pipeline step
 # ------------------------------------------------------------------------------------------------
-def _mean_band(data: np.ndarray) -> np.ndarray:
-    """Mean over the bands of ``(bands, rows, cols)`` as float32, one band at a time (no float copy of the stack)."""
-    acc = np.zeros(data.shape[1:], dtype=np.float32)
-    for band in data:
-        acc += band
-    acc /= np.float32(data.shape[0])
-    return acc
-
-
 def _texture_mask(gray: np.ndarray, valid: np.ndarray, pixel_size_m: float) -> np.ndarray:
     """Pixels with local texture well above the flattest part of the scene: land and quays, not open water."""
     size = max(3, round(15.0 / pixel_size_m) | 1)
@@ -557,8 +548,8 @@ def align(
             path=after.path or after.name,
         )
     report("align: co-registration", 0.3)
-    b_gray = _mean_band(b_data)
-    a_gray = _mean_band(a_data)
+    b_gray = band_mean(b_data)
+    a_gray = band_mean(a_data)
     px = before.pixel_size_m
     stable = joint & _texture_mask(b_gray, joint, px)
     max_shift_px = config.max_shift_m / px

@@ -44,7 +44,16 @@ from skimage.morphology import remove_small_objects
 from berthwatch.berths import berth_changes
 from berthwatch.config import MatchConfig, Settings
 from berthwatch.geo import heading_difference, oriented_measures
-from berthwatch.models import STATUSES, AlignedPair, ChangedObject, ChangeSet, Detection, Kind, Status
+from berthwatch.models import (
+    STATUSES,
+    AlignedPair,
+    ChangedObject,
+    ChangeSet,
+    Detection,
+    Kind,
+    Status,
+    band_mean,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -135,16 +144,8 @@ class _Grid:
 
 
 def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
-    def gray(data: np.ndarray) -> np.ndarray:
-        # mean of the bands in float32, one band at a time (no float copy of the whole stack)
-        acc = np.zeros(data.shape[1:], dtype=np.float32)
-        for band in data:
-            acc += band
-        acc /= np.float32(data.shape[0])
-        return acc
-
-    gb = gray(pair.before.data)
-    ga = gray(pair.after.data)
+    gb = band_mean(pair.before.data)
+    ga = band_mean(pair.after.data)
     vb, va = pair.before.valid, pair.after.valid
 
     def noise(g: np.ndarray, v: np.ndarray) -> float:

@@ -32,6 +32,15 @@ STATUSES: tuple[Status, ...] = ("departed", "arrived", "stayed", "unknown")
 _GEOD = Geod(ellps="WGS84")
 
 
+def band_mean(data: np.ndarray) -> np.ndarray:
+    """Mean over the bands of a ``(bands, rows, cols)`` stack as float32, one band at a time (no float copy)."""
+    acc = np.zeros(data.shape[1:], dtype=np.float32)
+    for band in data:
+        acc += band
+    acc /= np.float32(data.shape[0])
+    return acc
+
+
 @dataclass(frozen=True, eq=False)
 class Scene:
     """One dated raster of a port.
