@@ -139,3 +139,7 @@ def test_sample_tartus_cargo_ships_and_most_quay_equipment_departed(sample_tiles
     found = [o.geometry for o in departed if o.kind == "equipment"]
     hit = sum(any(g.intersects(d) for d in found) for g in gone)
     assert hit > len(gone) / 2, f"{hit} of {len(gone)} departed equipment items reported departed"
+    # and the breakwater rocks, quay edges and sea do not fill the report with vessels
+    n_truth = sum(f["properties"]["kind"] == "vessel" for f in truth["features"])
+    n_vessels = sum(o.kind == "vessel" for o in changes.objects)
+    assert n_vessels <= 2 * n_truth, f"{n_vessels} vessel objects for {n_truth} vessels in the truth"

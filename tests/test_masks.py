@@ -50,23 +50,6 @@ def test_occupied_berth_is_water():
     assert not w[r, round(250 / 3.0)]
 
 
-@pytest.mark.parametrize("px", [1.0, 3.0])
-def test_pier_narrower_than_a_rafted_pair_stays_land_and_a_hull_beside_it_is_water(px):
-    # a 60 m wide pier juts 360 m out of the quay (x < 300 m is land): it touches the wide land by its root only,
-    # so it is not a hull (the equipment search needs it as land); a 120 m hull moored alongside it is searched
-    c = _harbour(px)
-    c.box(300, 400, 660, 460, LAND)
-    c.paint(rect(480, 472, 120, 24, 90), BRIGHT)
-    w = water_mask(c.scene())
-
-    def at(x: float, y: float) -> bool:
-        return bool(w[round(c.rows - y / px), round(x / px)])
-
-    assert not at(500, 430) and not at(620, 430)  # the pier
-    assert at(480, 472)  # the hull alongside it
-    assert at(800, 300)  # open water
-
-
 def test_union_makes_berth_water_from_other_date():
     empty = _harbour(3.0)
     full = _harbour(3.0)

@@ -27,7 +27,6 @@ class WaterConfig:
     min_land_hole_m2: float = 400.0  # land specks inside water smaller than this are filled (ships are kept)
     max_hole_m2: float = 30_000.0  # land enclosed by water up to this area (a ship at anchor) is searched as water
     max_moored_width_m: float = 90.0  # land narrower than this jutting into water (hull, rafted pair) is searched
-    min_alongside_contact: float = 0.5  # ... if it touches the wide land over this share of its length (not a pier)
     texture_z: float = 4.0  # (no NIR) water pixels rougher than the water interior by this many robust sigmas are land
     ndwi_margin: float = 2.0  # (NDWI) water's local mean index lies this many local sigmas above the threshold
     quay_tolerance_m: float = 60.0  # the quay line is straightened to this tolerance (about a hull beam)

@@ -30,7 +30,7 @@ from skimage import feature, filters, morphology
 
 from berthwatch.config import WaterConfig
 from berthwatch.errors import InputError, VectorInputError
-from berthwatch.geo import from_lonlat, principal_axes
+from berthwatch.geo import from_lonlat
 from berthwatch.models import Scene
 
 log = logging.getLogger(__name__)
@@ -416,10 +416,12 @@ def _thin_land_pieces(water: np.ndarray, *, pixel_size_m: float, config: WaterCo
 
     A morphological opening of the land with a disk of diameter ``max_moored_width_m`` keeps the quays, which are
     wider, and removes what is narrower: hulls alongside a quay (they make land out of water in a single-date
-    mask), rafted pairs, and also narrow piers, jetties and breakwater arms. Computed with two Euclidean distance
-    transforms (an opening by a disk), so the cost does not grow with the radius. Only pieces touching the water,
-    at least ``min_vessel_area_m2`` and lying alongside the wide land (touching it over ``min_alongside_contact``
-    of their length: not a pier, which touches it by its root only) are kept.
+    mask), rafted pairs, and also narrow jetties and breakwater arms, which the vessel classifier rejects on
+    their evidence. Computed with two Euclidean distance transforms (an opening by a disk), so the cost does not
+    grow with the radius. Only pieces touching the water and at least ``min_vessel_area_m2`` are kept.
+    (A pier narrower than ``max_moored_width_m`` is taken too, and with it leaves the equipment search: known
+    weakness. Keeping only pieces that touch the wide land along their length made breakwaters land, where their
+    rocks read as vessels and equipment.)
     """
     land = ~water
     r = _px(config.max_moored_width_m / 2.0, pixel_size_m)
@@ -434,18 +436,8 @@ def _thin_land_pieces(water: np.ndarray, *, pixel_size_m: float, config: WaterCo
     idx = np.arange(1, n + 1)
     area = ndi.sum_labels(np.ones_like(lab, dtype=np.float64), lab, idx) * pixel_size_m**2
     touch = ndi.maximum(ndi.binary_dilation(water) & pieces, lab, idx).astype(bool)
-    # a hull (or rafted pair) lies *alongside* the quay: it touches the wide land along its length. A pier or
-    # a breakwater arm juts out and touches it only by its root; it stays land (the equipment search needs it)
-    along = ndi.binary_dilation(land & opened) & pieces
-    contact = ndi.sum_labels(along.astype(np.float64), lab, idx)
-    alongside = np.zeros(n, dtype=bool)
-    for i, sl in enumerate(ndi.find_objects(lab)):
-        if sl is None or not (touch[i] and area[i] >= config.min_vessel_area_m2):
-            continue
-        rr, cc = np.nonzero(lab[sl] == i + 1)
-        u, *_ = principal_axes(rr, cc)
-        alongside[i] = contact[i] >= config.min_alongside_contact * (float(np.ptp(u)) + 1.0)
-    return np.isin(lab, idx[alongside]) & pieces
+    ok = touch & (area >= config.min_vessel_area_m2)
+    return np.isin(lab, idx[ok]) & pieces
 
 
 def _add_ship_domain(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
