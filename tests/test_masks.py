@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from shapely.geometry import box
 
-from _scenes import BRIGHT, LAND, Canvas, rect
+from _scenes import BRIGHT, LAND, WATER, Canvas, rect
 from berthwatch.errors import VectorInputError
 from berthwatch.geo import to_lonlat
 from berthwatch.masks import aoi_mask, read_aoi, union_water, water_mask
@@ -48,6 +48,22 @@ def test_occupied_berth_is_water():
     assert w[r, col]
     # the quay behind stays land
     assert not w[r, round(250 / 3.0)]
+
+
+@pytest.mark.parametrize("px", [1.0, 3.0])
+def test_quay_corner_cut_off_by_the_straightened_quay_line_stays_land(px):
+    # the quay line bends by 50 m (less than the straightening tolerance): the straight quay line cuts a long land
+    # triangle off the bend. A triangle is not a hull (hulls are rectangles): it stays land, where equipment is
+    # searched (test_occupied_berth_is_water: a rectangular hull alongside the quay is still water)
+    c = _harbour(px)
+    c.paint(np.array([[300.0, 450.0], [300.0, 900.0], [200.0, 900.0]]), WATER)
+    w = water_mask(c.scene())
+
+    def at(x: float, y: float) -> bool:
+        return bool(w[round(c.rows - y / px), round(x / px)])
+
+    assert not at(288, 450) and not at(285, 400)  # inside the cut-off triangle
+    assert at(800, 450)  # open water
 
 
 def test_union_makes_berth_water_from_other_date():
