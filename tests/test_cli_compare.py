@@ -160,3 +160,28 @@ def test_help_has_examples() -> None:
         res = CliRunner().invoke(main, cmd)
         assert res.exit_code == 0
         assert "Examples" in res.output
+
+
+def test_max_memory_sets_the_detection_tile_budget(
+    pair: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import berthwatch.tiling as tiling
+
+    budgets: list[int | None] = []
+    real = tiling.detect_windowed
+
+    def spy(scene, **kw):  # type: ignore[no-untyped-def]
+        budgets.append(kw.get("max_tile_pixels"))
+        return real(scene, **kw)
+
+    monkeypatch.setattr(tiling, "detect_windowed", spy)
+    res = CliRunner().invoke(main, ["-q", "detect", str(pair[0]), "--out", str(tmp_path / "a"), "--max-memory", "2"])
+    assert res.exit_code == 0, res.output + res.stderr
+    assert budgets == [int(2 * 1024**3 / tiling.BYTES_PER_PIXEL)]
+    # 1e-3 GiB (about 3 200 px) cannot hold a tile with its 600 m margin: refused in one line, nothing written
+    res = CliRunner().invoke(main, ["detect", str(pair[0]), "--out", str(tmp_path / "b"), "--max-memory", "1e-3"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("berthwatch: error: memory budget too small") and res.stderr.count("\n") == 1
+    assert not (tmp_path / "b").exists()
+    res = CliRunner().invoke(main, ["compare", *map(str, pair), "--out", str(tmp_path / "c"), "--max-memory", "0"])
+    assert res.exit_code == 2 and not (tmp_path / "c").exists()

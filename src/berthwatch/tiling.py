@@ -26,6 +26,7 @@ import shapely
 from rasterio.windows import Window
 
 from berthwatch.config import Settings
+from berthwatch.errors import ConfigError
 from berthwatch.models import Detection, DetectionResult, Scene
 
 log = logging.getLogger(__name__)
@@ -102,9 +103,11 @@ def tile_grid(shape: tuple[int, int], *, margin_px: int, max_tile_pixels: int) -
         whole = Window(0, 0, cols, rows)
         return [Tile(core=whole, window=whole)]
     if _span(rows, rows, margin_px) * _span(cols, cols, margin_px) > max_tile_pixels:
-        raise ValueError(
-            f"a tile of at most {max_tile_pixels} pixels cannot hold any core with a margin of {margin_px} px "
-            f"on each side (allow at least {(2 * margin_px + 1) ** 2} pixels per tile)"
+        need = _span(rows, rows, margin_px) * _span(cols, cols, margin_px)
+        raise ConfigError(
+            f"memory budget too small: a detection tile of at most {max_tile_pixels} pixels "
+            f"({max_tile_pixels * BYTES_PER_PIXEL / 1024**3:.2g} GiB) cannot hold any core with its margin of "
+            f"{margin_px} px on each side; allow at least {need} pixels ({need * BYTES_PER_PIXEL / 1024**3:.2g} GiB)"
         )
     best = (rows * cols + 1, rows, cols)  # (number of tiles, parts along rows, parts along columns)
     min_span_c = _span(cols, cols, margin_px)

@@ -101,6 +101,26 @@ def settings_options(func: F) -> F:
     return func
 
 
+def memory_option(func: F) -> F:
+    """--max-memory GIB: the working-memory budget of detection, as a tile size."""
+    return click.option(
+        "--max-memory",
+        "max_memory",
+        type=click.FloatRange(min=0.0, min_open=True),
+        default=None,
+        metavar="GIB",
+        help="Working memory for detection in GiB (default 5.5). Larger scenes are detected tile by tile, "
+        "with overlapping margins; results do not depend on it.",
+    )(func)
+
+
+def tile_pixels(max_memory: float | None) -> int | None:
+    """Largest detection tile (pixels) for a memory budget in GiB; None keeps the library default."""
+    from berthwatch.tiling import BYTES_PER_PIXEL
+
+    return None if max_memory is None else max(1, int(max_memory * 1024**3 / BYTES_PER_PIXEL))
+
+
 def build_settings(config: str | None, set_: tuple[str, ...]) -> Settings:
     return load_settings(config, list(set_))
 

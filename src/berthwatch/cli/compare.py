@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import click
 
-from berthwatch.cli._common import build_settings, handle_errors, main, quiet, settings_options
+from berthwatch.cli._common import (
+    build_settings,
+    handle_errors,
+    main,
+    memory_option,
+    quiet,
+    settings_options,
+    tile_pixels,
+)
 from berthwatch.cli._progress import stage_bar
 
 PLURAL = {"vessel": "vessels", "equipment": "equipment"}
@@ -17,6 +25,7 @@ Examples:
                      sample_tiles/20250127_082011_ssc9_u0002_visual.tif --out out/tartus
   berthwatch compare a.tif b.tif --before-date 2024-05-01 --after-date 2024-05-09 --out out/ab
   berthwatch compare a.tif b.tif --aoi port.geojson --set vessel.min_length_m=15 --out out/ab
+  berthwatch compare big_a.tif big_b.tif --max-memory 3 --out out/big
 """
 )
 @click.argument("before", type=click.Path(dir_okay=False))
@@ -25,6 +34,7 @@ Examples:
 @click.option("--before-date", default=None, metavar="YYYY-MM-DD", help="Date of BEFORE if the file has none.")
 @click.option("--after-date", default=None, metavar="YYYY-MM-DD", help="Date of AFTER if the file has none.")
 @click.option("--aoi", default=None, type=click.Path(dir_okay=False), help="GeoJSON polygon(s) of the port area.")
+@memory_option
 @settings_options
 @handle_errors
 def compare(
@@ -34,6 +44,7 @@ def compare(
     before_date: str | None,
     after_date: str | None,
     aoi: str | None,
+    max_memory: float | None,
     config: str | None,
     set_: tuple[str, ...],
 ) -> None:
@@ -54,6 +65,7 @@ def compare(
             after_date=after_date,
             settings=settings,
             aoi=aoi,
+            max_tile_pixels=tile_pixels(max_memory),
             progress=progress,
         )
     counts = result.changes.counts()
