@@ -57,6 +57,12 @@ class VesselConfig:
     wake_fade_fraction: float = 0.35  # the hull ends where the along-axis contrast drops below this x peak
     foam_nir_ratio: float = 0.35  # bright objects whose NIR contrast is below this x visible are foam-like
     foam_nir_drop: float = 0.8  # a wake's NIR/visible contrast ratio is below this x the hull's
+    wake_nir_drop: float = 0.65  # hull/wake split: foam's NIR/visible ratio is below this x the hull's (foam
+    # loses ~40% at 850 nm, a painted hull does not; Dierssen 2019)
+    wake_widen: float = 1.5  # hull/wake split without NIR: the wake grows at least this x the hull's beam
+    wake_split_gain: float = 0.5  # hull/wake split: the two stretches explain at least this share of the
+    # along-axis profile's variance (a real change, not noise along one hull)
+    wake_min_hull_beams: float = 1.0  # the hull kept by a split is at least this many beams long
     min_rafted_beam_m: float = 6.0  # a blob is tested for rafted hulls only if at least twice this wide
     rafted_max_elongation: float = 4.5  # blobs more elongated than this are single hulls
     rafted_seam_contrast: float = 1.0  # seam/step strength (in units of the object's contrast spread)

@@ -6,8 +6,9 @@ Vessels (METHODS.md sections 2-4)
     enters the background, in two passes, the second ignoring pixels that the first found anomalous (truncated
     statistics for crowded harbours). Bright and dark hulls are both anomalies. Candidates are grown by
     hysteresis on the root-mean-square contrast over the bands, rafted hulls are split where a seam runs
-    along them, wakes are cut where the along-axis contrast fades (using NIR, where foam is weaker, when the
-    scene has it), and every object is kept or refused on physical size and shape. Confidence is a logistic
+    along them, a wake is split off at the change point of the along-axis profile (the NIR share of the
+    contrast, lower in foam, or, without NIR, the visible contrast with a wake that widens) and trimmed where
+    the contrast fades, and every object is kept or refused on physical size and shape. Confidence is a logistic
     combination of contrast, shape regularity and size plausibility.
 Equipment (METHODS.md section 5)
     White and black top-hats with a square slightly wider than a container pick out narrow bright and dark
@@ -210,6 +211,77 @@ def _split_seam(mask: np.ndarray, signal: np.ndarray, *, px_m: float, config: Ve
     return out
 
 
+def _change_point(g: np.ndarray) -> tuple[int, float]:
+    """Best single change point of a profile (least squares, two constant stretches ``g[:k]``, ``g[k:]``).
+
+    Returns ``k`` (each stretch at least two bins) and the share of the profile's variance it explains.
+    """
+    n = len(g)
+    k = np.arange(2, n - 1)
+    if k.size == 0:
+        return -1, 0.0
+    c1, c2 = np.cumsum(g), np.cumsum(g * g)
+    total = float(c2[-1] - c1[-1] ** 2 / n)
+    left = c2[k - 1] - c1[k - 1] ** 2 / k
+    right = (c2[-1] - c2[k - 1]) - (c1[-1] - c1[k - 1]) ** 2 / (n - k)
+    gain = total - left - right
+    best = int(np.argmax(gain))
+    return int(k[best]), float(gain[best]) / max(total, 1e-12)
+
+
+def _split_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, config: VesselConfig) -> np.ndarray:
+    """Separate an under-way hull from its turbulent wake: keep the hull stretch at one end of the long axis.
+
+    The along-axis profile is split once where it changes most (least squares): with a NIR band the profile
+    is the NIR share of the contrast ``nir / (|vis| + |nir|)`` (foam loses about 40% of its reflectance at
+    850 nm, a hull does not; Dierssen 2019), without it the visible contrast. The shorter stretch is the hull
+    (a turbulent wake trails for several hull lengths; METHODS.md section 4). The longer stretch is cut off
+    only on evidence of foam: it is bright and, with NIR, its NIR/visible ratio is below ``wake_nir_drop`` x
+    the hull's, or, without NIR, it widens to at least ``wake_widen`` x the hull's beam (a turbulent wake and
+    its Kelvin arms spread away from the stern; a deck keeps its beam). The split must explain at least
+    ``wake_split_gain`` of the profile's variance, and the hull kept must be at least ``wake_min_hull_beams``
+    beams long.
+    """
+    u, _t, rr, cc = _principal_axes(mask)
+    nb = int(np.ptp(u)) + 1
+    if nb < 6:
+        return mask
+    bins = np.clip(np.floor(u - u.min()).astype(int), 0, nb - 1)
+    width = np.bincount(bins, minlength=nb).astype(np.float64)
+    cnt = np.maximum(width, 1.0)
+    vis = np.bincount(bins, weights=zvis[rr, cc], minlength=nb) / cnt
+    nir = None if znir is None else np.bincount(bins, weights=znir[rr, cc], minlength=nb) / cnt
+    profile = vis if nir is None else nir / (np.abs(vis) + np.abs(nir) + 1e-6)
+    k, gain = _change_point(profile)
+    if k < 0 or gain < config.wake_split_gain:
+        return mask
+    head = np.arange(nb) < k
+    hull = head if 2 * k <= nb else ~head
+    wake = ~hull
+    v_hull, v_wake = float(vis[hull].sum()), float(vis[wake].sum())
+    beam = float(np.median(width[hull]))
+    if v_wake <= 0 or hull.sum() < config.wake_min_hull_beams * beam:
+        return mask
+    if nir is not None:
+        if v_hull == 0:
+            return mask
+        r_hull = float(nir[hull].sum()) / v_hull
+        r_wake = float(nir[wake].sum()) / v_wake
+        foam = r_wake < config.wake_nir_drop * r_hull
+    else:
+        foam = float(np.percentile(width[wake], 90)) >= config.wake_widen * beam
+    if not foam:
+        return mask
+    sel = hull[bins]
+    out = np.zeros_like(mask)
+    out[rr[sel], cc[sel]] = True
+    lab, n = ndi.label(out)
+    if n > 1:
+        sizes = np.bincount(lab.ravel())[1:]
+        out = lab == (int(np.argmax(sizes)) + 1)
+    return out
+
+
 def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, config: VesselConfig) -> np.ndarray:
     """Trim foam (a wake) off the ends of an object's long axis, only where there is evidence of foam.
 
@@ -332,7 +404,7 @@ def vessel_candidates(
         on_shore = i > n_water
         parts = [sub] if on_shore else _split_seam(sub, zv, px_m=px, config=config)
         for part in parts:
-            cut = part if on_shore else _cut_wake(part, zv, zn, config=config)
+            cut = part if on_shore else _cut_wake(_split_wake(part, zv, zn, config=config), zv, zn, config=config)
             if cut.sum() < min_area_px:
                 continue
             feats = _candidate_features(
