@@ -274,3 +274,29 @@ def test_stable_mask_does_not_pull_the_shift_to_zero() -> None:
     (dr, dc), _, quality = estimate_shift(ref, mov, stable=stable, max_shift_px=10, tile_px=64)
     assert quality > 0
     assert (dr, dc) == pytest.approx((3.0, -2.0), abs=0.2)
+
+
+def test_large_scene_correlates_a_capped_even_sample_of_tiles(monkeypatch: pytest.MonkeyPatch) -> None:
+    import berthwatch.align as align_mod
+
+    rng = np.random.default_rng(11)
+    ref = ndi.gaussian_filter(rng.normal(size=(480, 480)), 2).astype(np.float32)
+    mov = ndi.shift(ref, (1.7, -2.6), order=3)
+    calls: list[tuple[int, int]] = []
+    real = align_mod._pcc
+
+    def spy(a, b, upsample):  # type: ignore[no-untyped-def]
+        calls.append(a.shape)
+        return real(a, b, upsample)
+
+    monkeypatch.setattr(align_mod, "_pcc", spy)
+    stable = np.ones(ref.shape, bool)
+    full, _, q_full = estimate_shift(ref, mov, stable=stable, max_shift_px=10, tile_px=48)
+    n_full = sum(s == (48, 48) for s in calls)  # tile correlations (the whole-image coarse one is larger)
+    calls.clear()
+    capped, _, q_capped = estimate_shift(ref, mov, stable=stable, max_shift_px=10, tile_px=48, max_tiles=12)
+    assert n_full > 300  # half-overlapping 48 px tiles over 480 px: every structured tile without a cap
+    assert sum(s == (48, 48) for s in calls) == 12
+    for est in (full, capped):
+        assert est == pytest.approx((1.7, -2.6), abs=0.1)
+    assert q_capped > 0.5 and q_full > 0.5

@@ -249,6 +249,7 @@ def estimate_shift(
     upsample_factor: int = 50,
     min_tiles: int = 3,
     min_ncc: float = 0.3,
+    max_tiles: int = 400,
 ) -> tuple[tuple[float, float], float, float]:
     """Sub-pixel displacement of ``moving`` relative to ``reference`` on stable structure.
 
@@ -256,7 +257,8 @@ def estimate_shift(
     coarse estimate, then tile by tile (``tile_px`` square, Hann-windowed, ``upsample_factor``) around it and
     around zero. Only tiles entirely valid and with at least ``min_stable_fraction`` stable pixels are used;
     tiles whose gradients do not correlate (``min_ncc``: water, moving ships, clouds) are dropped; the result is
-    the median of the remaining tiles.
+    the median of the remaining tiles. A large scene holds thousands of structured tiles: at most ``max_tiles`` of
+    them, evenly spread over the scene, are correlated, so the cost stops growing with the scene.
 
     Parameters
     ----------
@@ -302,23 +304,28 @@ def estimate_shift(
         # tile origins such that the reference tile and the displaced moving tile both lie inside the image
         r_lo, r_hi = max(0, -ir), rows - t - max(0, ir)
         c_lo, c_hi = max(0, -ic), cols - t - max(0, ic)
-        for r0 in _starts(r_lo, r_hi, t):
-            for c0 in _starts(c_lo, c_hi, t):
-                r1, c1 = r0 + ir, c0 + ic
-                if not (inner[r0 : r0 + t, c0 : c0 + t].all() and inner[r1 : r1 + t, c1 : c1 + t].all()):
-                    continue
-                if stable[r0 : r0 + t, c0 : c0 + t].mean() < min_stable_fraction:
-                    continue
-                ref_t = gr[r0 : r0 + t, c0 : c0 + t]
-                mov_t = gm[r1 : r1 + t, c1 : c1 + t]
-                n_struct += 1
-                ncc = _ncc(ref_t, mov_t)
-                fine = _pcc(ref_t, mov_t, upsample=upsample_factor)
-                if abs(fine[0]) > 2 or abs(fine[1]) > 2:
-                    continue
-                ncc = max(ncc, _ncc(ref_t, ndi.shift(mov_t, (-fine[0], -fine[1]), order=1)))
-                if ncc >= min_ncc:
-                    tiles.append(_TileShift((ir + fine[0], ic + fine[1]), ncc))
+        origins = [
+            (r0, c0)
+            for r0 in _starts(r_lo, r_hi, t)
+            for c0 in _starts(c_lo, c_hi, t)
+            if inner[r0 : r0 + t, c0 : c0 + t].all()
+            and inner[r0 + ir : r0 + ir + t, c0 + ic : c0 + ic + t].all()
+            and stable[r0 : r0 + t, c0 : c0 + t].mean() >= min_stable_fraction
+        ]
+        if len(origins) > max_tiles:  # a large scene: an even sample of its structured tiles (the median is robust)
+            origins = [origins[i] for i in np.linspace(0, len(origins) - 1, max_tiles).round().astype(int)]
+        for r0, c0 in origins:
+            r1, c1 = r0 + ir, c0 + ic
+            ref_t = gr[r0 : r0 + t, c0 : c0 + t]
+            mov_t = gm[r1 : r1 + t, c1 : c1 + t]
+            n_struct += 1
+            ncc = _ncc(ref_t, mov_t)
+            fine = _pcc(ref_t, mov_t, upsample=upsample_factor)
+            if abs(fine[0]) > 2 or abs(fine[1]) > 2:
+                continue
+            ncc = max(ncc, _ncc(ref_t, ndi.shift(mov_t, (-fine[0], -fine[1]), order=1)))
+            if ncc >= min_ncc:
+                tiles.append(_TileShift((ir + fine[0], ic + fine[1]), ncc))
         if len(tiles) > len(best):
             best = tiles
             struct_best = n_struct
