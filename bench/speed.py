@@ -66,12 +66,19 @@ def make_scene(workdir: Path, size: int, pixel_size_m: float, seed: int) -> tupl
 # Rendering a whole 8000 x 8000 port world costs ~10 minutes and ~8 GB; for timing, a pair rendered at most
 # TILE_PX square is repeated to the requested size (same content statistics, same object density).
 TILE_PX = 2000
+#: Misregistration of AFTER (rows, cols) in every generated pair.
+SHIFT_PX = (3.4, -2.2)
 
 
-def _enlarge(small: Path, big: Path, size: int) -> None:
-    """Write ``small`` repeated (mirrored, so seams are continuous) to ``size`` x ``size`` pixels."""
+def _enlarge(small: Path, big: Path, size: int, *, shift_px: tuple[float, float] = (0.0, 0.0)) -> None:
+    """Write ``small`` repeated (mirrored, so seams are continuous) to ``size`` x ``size`` pixels.
+
+    ``shift_px`` (rows, cols) misregisters the result through its geotransform, the same everywhere: a shift
+    rendered into the small image's content would flip its sign in every mirrored copy.
+    """
     import numpy as np
     import rasterio
+    from affine import Affine
 
     with rasterio.open(small) as src:
         data = src.read()
@@ -82,7 +89,11 @@ def _enlarge(small: Path, big: Path, size: int) -> None:
     tile = np.concatenate([data, data[:, ::-1]], axis=1)
     tile = np.concatenate([tile, tile[:, :, ::-1]], axis=2)
     out = np.tile(tile, (1, reps[0], reps[1]))[:, :size, :size]
-    profile.update(width=size, height=size, tiled=True, blockxsize=512, blockysize=512, compress="deflate")
+    # the content that the true grid puts at (r, c) is labelled as lying at (r + rows, c + cols)
+    transform = profile["transform"] * Affine.translation(shift_px[1], shift_px[0])
+    profile.update(
+        width=size, height=size, transform=transform, tiled=True, blockxsize=512, blockysize=512, compress="deflate"
+    )
     tmp = big.with_suffix(".part.tif")
     with rasterio.open(tmp, "w", **profile) as dst:
         dst.write(out)
@@ -93,25 +104,31 @@ def _enlarge(small: Path, big: Path, size: int) -> None:
     tmp.rename(big)
 
 
-def make_pair(workdir: Path, size: int, pixel_size_m: float, seed: int) -> tuple[Path, Path, float]:
-    """A synthetic analytic pair (after: 3.4/-2.2 px misregistration, gain 1.15, haze 0.2), cached in workdir.
+def make_pair(
+    workdir: Path, size: int, pixel_size_m: float, seed: int, *, shift: bool = True
+) -> tuple[Path, Path, float]:
+    """A synthetic analytic pair (after: ``SHIFT_PX`` misregistration, gain 1.15, haze 0.2), cached in workdir.
 
-    Sizes above ``TILE_PX`` repeat a ``TILE_PX`` pair (see ``_enlarge``).
+    Sizes above ``TILE_PX`` repeat a ``TILE_PX`` pair rendered without shift and misregister the repeated AFTER
+    through its geotransform (see ``_enlarge``).
     """
     from berthwatch import synth
 
-    a = workdir / f"pair_{size}px_{pixel_size_m:g}m_seed{seed}_before.tif"
-    b = workdir / f"pair_{size}px_{pixel_size_m:g}m_seed{seed}_after.tif"
+    kind = "mosaic" if size > TILE_PX else ("noshift" if not shift else "pair")
+    a = workdir / f"{kind}_{size}px_{pixel_size_m:g}m_seed{seed}_before.tif"
+    b = workdir / f"{kind}_{size}px_{pixel_size_m:g}m_seed{seed}_after.tif"
     if a.exists() and b.exists():
         return a, b, 0.0
     t0 = time.perf_counter()
     if size > TILE_PX:
-        sa, sb, _ = make_pair(workdir, TILE_PX, pixel_size_m, seed)
+        sa, sb, _ = make_pair(workdir, TILE_PX, pixel_size_m, seed, shift=False)
         _enlarge(sa, a, size)
-        _enlarge(sb, b, size)
+        _enlarge(sb, b, size, shift_px=SHIFT_PX)
         return a, b, time.perf_counter() - t0
     before = synth.DateSpec(date=dt.date(2025, 1, 18), layout="analytic")
-    after = synth.DateSpec(date=dt.date(2025, 1, 27), layout="analytic", shift_px=(3.4, -2.2), gain=1.15, haze=0.2)
+    after = synth.DateSpec(
+        date=dt.date(2025, 1, 27), layout="analytic", shift_px=SHIFT_PX if shift else (0.0, 0.0), gain=1.15, haze=0.2
+    )
     pair = synth.make_pair(_port_spec(size, pixel_size_m, seed), before, after)
     for scene, path in ((pair.before, a), (pair.after, b)):
         tmp = path.with_suffix(".part.tif")
