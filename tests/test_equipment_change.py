@@ -6,9 +6,11 @@ ones), so that these tests exercise the two-date evidence, not the single-date d
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 
+import numpy as np
 import pytest
 import shapely
 from shapely.geometry import Polygon
@@ -224,3 +226,31 @@ def test_without_the_sky_lit_spectrum_a_shadow_piece_is_an_arrival(sun_pair: tup
     grid = match._grid(pair, match.change_magnitude(pair))
     objects = match._classify(dets_b, dets_a, grid, Settings().match, 0.0, bands=None)
     assert [o.status for o in objects if o.status == "arrived"]
+
+
+def test_items_in_a_cloud_shadow_stayed_or_unknown() -> None:
+    # at the second date a cloud's shadow darkens the whole neighbourhood of a row of cars (no bare ground around
+    # them stays unchanged) and the detector misses them there. Cars that stand out from the shaded ground at
+    # both dates stayed; the car that left is not vouched for either way: unknown
+    cars = [synth.EquipmentSpec(x=-66 + 6.0 * c, y=20, length_m=4.6, width_m=2.0, colour="blue", id=f"D{c}",
+                                present=(True, c != 1)) for c in range(3)]  # fmt: skip
+    sp = _yard(cars)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = {t.id: t for t in sp.truth if t.kind == "equipment"}
+    # the shadow: a 45 m disk around the cars lit by the sky only (darker, relatively bluer), soft-edged
+    rows, cols = np.indices(pair.after.shape)
+    x, y = pair.after.transform @ (cols + 0.5, rows + 0.5)
+    c = truth["D1"].polygon.centroid
+    shade = np.clip((45.0 - np.hypot(x - c.x, y - c.y) * pair.after.ground_scale) / 10.0, 0.0, 1.0)
+    lit = {"blue": 0.5, "green": 0.42, "red": 0.36, "nir": 0.3}
+    factor = np.stack([1.0 - shade * (1.0 - lit[b]) for b in pair.after.bands])
+    shaded = dataclasses.replace(pair.after, data=(pair.after.data * factor).astype(pair.after.data.dtype))
+    pair = dataclasses.replace(pair, after=shaded)
+    changes = diff([_det(t.polygon, pair) for t in truth.values()], [], pair)
+    quiet = Settings().match.min_quiet_ground
+    assert all(o.evidence["ground_quiet"] < quiet for o in changes.objects)  # the whole neighbourhood changed
+    assert {c: _status_of(changes.objects, truth[f"D{c}"].polygon) for c in range(3)} == {
+        0: ["stayed"],
+        1: ["unknown"],
+        2: ["stayed"],
+    }

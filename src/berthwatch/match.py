@@ -619,6 +619,11 @@ def _occluded(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
     return ev[f"invalid_{other}"] > config.max_invalid_fraction or ev[f"cloud_{other}"] > 0 or whole
 
 
+def _in_changed_light(ev: dict[str, float], other: str, config: MatchConfig) -> bool:
+    """Occluded (:func:`_occluded`) only because the whole neighbourhood changed: the other date has data there."""
+    return ev[f"invalid_{other}"] <= config.max_invalid_fraction and ev[f"cloud_{other}"] <= 0
+
+
 def _same_item(
     b: Detection,
     a: Detection,
@@ -640,9 +645,15 @@ def _same_item(
     ev = evidence(body, b)
     if ev["pixels"] < config.min_change_pixels or "ground_contrast_before" not in ev:
         return False
-    occupied = min(ev["ground_contrast_before"], ev["ground_contrast_after"]) >= config.change_sigma
     shadow = max(ev["ground_shadow_before"], ev["ground_shadow_after"]) >= 1.0
-    return occupied and shadow
+    return _occupied_at_both(ev, config) and shadow
+
+
+def _occupied_at_both(ev: dict[str, float], config: MatchConfig) -> bool:
+    """The footprint is unlike the bare ground around it at both dates (beyond ``change_sigma``): occupied."""
+    if "ground_contrast_before" not in ev:
+        return False
+    return min(ev["ground_contrast_before"], ev["ground_contrast_after"]) >= config.change_sigma
 
 
 _DIRECTIONS = [(math.cos(t), math.sin(t)) for t in np.arange(8) * math.pi / 4]  # (col, row) unit steps
@@ -951,7 +962,12 @@ def _classify(
         status: Status
         thin = ev["pixels"] < config.min_change_pixels and ev["ncc"] < config.same_ncc
         if _occluded(ev, other, config):
-            status, conf = "unknown", 0.5 * det.confidence
+            if _in_changed_light(ev, other, config) and _occupied_at_both(ev, config) and ev["ncc"] >= config.same_ncc:
+                # the whole neighbourhood changed (a cloud's shadow), yet the item stands out from the ground around
+                # it at both dates with the same pattern: it is there at both (under a cloud it is neither)
+                status, conf = "stayed", 0.5 * (det.confidence + ev["ncc"])
+            else:
+                status, conf = "unknown", 0.5 * det.confidence
         elif thin:
             # a few pixels seen at one date only (whitecap, glint, speck): neither a change nor a stay can be
             # vouched for, so the object is not reported
