@@ -59,7 +59,6 @@ class VesselConfig:
     foam_nir_drop: float = 0.8  # a wake's NIR/visible contrast ratio is below this x the hull's
     wake_nir_drop: float = 0.65  # hull/wake split: foam's NIR/visible ratio is below this x the hull's (foam
     # loses ~40% at 850 nm, a painted hull does not; Dierssen 2019)
-    wake_widen: float = 1.5  # hull/wake split without NIR: the wake grows at least this x the hull's beam
     wake_split_gain: float = 0.5  # hull/wake split: the two stretches explain at least this share of the
     # along-axis profile's variance (a real change, not noise along one hull)
     wake_min_hull_beams: float = 1.0  # the hull kept by a split is at least this many beams long
