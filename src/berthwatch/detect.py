@@ -271,14 +271,7 @@ def _split_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, 
     r_wake = float(nir[wake].sum()) / v_wake
     if r_wake >= config.wake_nir_drop * r_hull:
         return mask
-    sel = hull[bins]
-    out = np.zeros_like(mask)
-    out[rr[sel], cc[sel]] = True
-    lab, n = ndi.label(out)
-    if n > 1:
-        sizes = np.bincount(lab.ravel())[1:]
-        out = lab == (int(np.argmax(sizes)) + 1)
-    return out
+    return _largest_part(mask, rr, cc, hull[bins])
 
 
 def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, config: VesselConfig) -> np.ndarray:
@@ -316,13 +309,16 @@ def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, co
         b -= 1
     if (a == 0 and b == nb - 1) or b - a + 1 < 3:
         return mask
-    sel = (bins >= a) & (bins <= b)
+    return _largest_part(mask, rr, cc, (bins >= a) & (bins <= b))
+
+
+def _largest_part(mask: np.ndarray, rr: np.ndarray, cc: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """The largest connected piece of the object's pixels ``(rr, cc)`` selected by ``sel``."""
     out = np.zeros_like(mask)
     out[rr[sel], cc[sel]] = True
     lab, n = ndi.label(out)
     if n > 1:
-        sizes = np.bincount(lab.ravel())[1:]
-        out = lab == (int(np.argmax(sizes)) + 1)
+        out = lab == (int(np.argmax(np.bincount(lab.ravel())[1:])) + 1)
     return out
 
 
