@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from shapely.geometry import Point
 
-from _scenes import BRIGHT, LAND, WATER, Canvas, rect
+from _scenes import BRIGHT, LAND, Canvas, rect
 from berthwatch import classify, synth
 from berthwatch.config import EquipmentConfig
 from berthwatch.detect import FEATURE_NAMES, _footprint, detect, vessel_candidates
@@ -217,29 +217,6 @@ def test_anchored_ship_on_a_hand_built_scene():
     (d,) = _vessels(detect(c.scene()))
     assert d.length_m == pytest.approx(150, rel=0.1)
     assert heading_difference(d.heading_deg, 60) < 10
-
-
-@pytest.mark.parametrize("dark_hull", [True, False])
-def test_weak_dark_hull_joins_its_bright_superstructure_and_forecastle(dark_hull):
-    # a 180 m x 28 m hull only 1.5 noise sigmas darker than the water (below the hysteresis), with a bright
-    # superstructure at the stern and a bright forecastle at the bow, at anchor on open water at 3 m
-    c = _harbour(3.0, seed=1)
-    cx, cy, heading = 700.0, 450.0, 60.0
-    if dark_hull:
-        c.paint(rect(cx, cy, 180.0, 28.0, heading), tuple(w - 60.0 for w in WATER))
-    along = np.array([np.sin(np.radians(heading)), np.cos(np.radians(heading))])
-    for offset, length, width in ((-78.0, 20.0, 20.0), (82.0, 12.0, 16.0)):
-        x, y = np.array([cx, cy]) + offset * along
-        c.paint(rect(x, y, length, width, heading), BRIGHT)
-    v = _near(_vessels(detect(c.scene())), c, cx, cy, tol=100.0)
-    if dark_hull:
-        (d,) = v  # one hull, not its pieces
-        assert d.length_m == pytest.approx(180.0, rel=0.1)
-        assert heading_difference(d.heading_deg, heading) < 10
-        assert d.features["dark"] == 1.0
-    else:
-        # without a hull between them the two blocks are never joined
-        assert all(d.length_m < 60.0 for d in v)
 
 
 def test_shore_pieces_of_one_hull_are_joined_end_to_end_but_not_with_the_quay_or_a_rafted_neighbour():

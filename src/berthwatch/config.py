@@ -76,10 +76,6 @@ class VesselConfig:
     shore_merge_z: float = 2.0  # adjacent regions whose mean contrasts differ less than this are merged (0: off)
     shore_merge_fill: float = 0.7  # ... and anomalous ones joined end to end whose union fills this much of its
     # moment rectangle (one hull cut by a crane boom or a deck shadow; 0: off)
-    join_smooth_m: float = 10.0  # a dark hull of weak contrast is sought at this scale (about a small beam) to
-    # join the candidate pieces lying on it into one hull (0: off)
-    join_fill: float = 0.7  # ... the joined hull fills this much of the rectangle with its second moments
-    join_min_gain: float = 1.2  # ... and is at least this many times longer than its longest piece
     ring_m: float = 20.0  # ring around a candidate where water contrast and shore contact are measured
     clutter_window_m: float = 300.0  # window for the share of anomalous water pixels (sea clutter) near a candidate
 

@@ -7,10 +7,9 @@ Vessels (METHODS.md sections 2-4)
     statistics for crowded harbours). Bright and dark hulls are both anomalies. Candidates are grown by
     hysteresis on the root-mean-square contrast over the bands, rafted hulls are split where a seam runs
     along them, a wake is split off at the change point of the along-axis profile of the NIR share of the
-    contrast (lower in foam; with a NIR band) and trimmed where the contrast fades, candidate pieces lying on
-    one dark hull of weak contrast are joined into an extra candidate for the whole hull, and every object is
-    kept or refused on physical size and shape. Confidence is a logistic combination of contrast, shape
-    regularity and size plausibility.
+    contrast (lower in foam; with a NIR band) and trimmed where the contrast fades, and every object is kept
+    or refused on physical size and shape. Confidence is a logistic combination of contrast, shape regularity
+    and size plausibility.
 Equipment (METHODS.md section 5)
     White and black top-hats with a square slightly wider than a container pick out narrow bright and dark
     objects on open pavement (land away from the water's edge and off large uniform bright roofs); objects are
@@ -151,9 +150,6 @@ class VesselCandidate:
     r0: int
     c0: int
     features: dict[str, float]
-    #: > 0 for a hull joined from pieces (:func:`_join_weak_hulls`): its group; the pieces carry it in ``piece_of``
-    joined: int = 0
-    piece_of: int = 0
 
     def vector(self) -> np.ndarray:
         return np.array([self.features[k] for k in FEATURE_NAMES], dtype=np.float64)
@@ -322,92 +318,6 @@ def _largest_part(mask: np.ndarray, rr: np.ndarray, cc: np.ndarray, sel: np.ndar
     return out
 
 
-def _join_weak_hulls(
-    lab: np.ndarray, n: int, zvis: np.ndarray, domain: np.ndarray, *, scene: Scene, config: VesselConfig
-) -> tuple[np.ndarray | None, np.ndarray]:
-    """Whole hulls behind pieces: a dark hull of weak contrast that joins the candidate pieces lying on it.
-
-    A dark hull only a little darker than the water falls below the hysteresis; what is left are its most
-    contrasted parts (a bright superstructure, deck gear, the darkest stretches), each too short to be a ship.
-    The hull shows at the scale of its beam: the visible contrast ``zvis`` of the pixels outside the candidates is
-    averaged over ``join_smooth_m`` (masked, so a bright piece does not lighten the hull around it), and pixels
-    whose average is darker than ``low_z`` robust sigmas of that average over the water (the same significance
-    as the hysteresis, at a coarser scale) are weak hull evidence. Candidates connected by such pixels, with
-    them, form a joined hull when it is hull-shaped: filling at least ``join_fill`` of the rectangle with its
-    second moments, at least ``min_part_elongation`` long for its width, within ``max_length_m`` and
-    ``max_width_m``, and at least ``join_min_gain`` times longer than its longest piece.
-
-    Returns the label image of the joined hulls (None when none) and, per candidate label ``0..n``, the joined
-    hull it is a piece of (0: none).
-    """
-    piece_of = np.zeros(n + 1, dtype=np.int64)
-    px = scene.pixel_size_m
-    if n == 0 or config.join_smooth_m <= 0:
-        return None, piece_of
-    cand = lab > 0
-    bg = domain & ~cand
-    if bg.sum() < 16:
-        return None, piece_of
-    mean, _std, support = local_mean_std(zvis, bg, _odd(_px(config.join_smooth_m, scene)))
-    vals = mean[bg]
-    med = float(np.median(vals))
-    sigma = 1.4826 * float(np.median(np.abs(vals - med)))
-    weak = bg & (support > 0.25) & (mean - med <= -config.low_z * max(sigma, 1e-6))
-    if not weak.any():
-        return None, piece_of
-    ulab, nu = ndi.label(weak | cand, structure=np.ones((3, 3), dtype=bool))
-    n_weak = np.bincount(ulab[weak], minlength=nu + 1)
-    has_piece = np.bincount(ulab[cand], minlength=nu + 1)
-    max_len, max_w = config.max_length_m / px, config.max_width_m / px
-    out = np.zeros(lab.shape, dtype=np.int64)
-    k = 0
-    for u, sl in enumerate(ndi.find_objects(ulab), 1):
-        if sl is None or n_weak[u] == 0 or has_piece[u] == 0:
-            continue
-        m = ulab[sl] == u
-        pieces = m & cand[sl]
-        ids = np.unique(lab[sl][pieces])
-        ids = ids[ids > 0]
-        if ids.size < 2:
-            continue
-        # weak evidence only bridges the pieces: none beyond their ends along the axis (a shadow, a dark slick)
-        u_ax, _t, rr, cc = _principal_axes(m)
-        on = pieces[rr, cc]
-        inside = (u_ax >= u_ax[on].min()) & (u_ax <= u_ax[on].max())
-        m = np.zeros_like(m)
-        m[rr[inside], cc[inside]] = True
-        bridged, nb = ndi.label(m, structure=np.ones((3, 3), dtype=bool))
-        if nb > 1:
-            m = bridged == bridged[np.nonzero(pieces & m)][0]
-            ids = np.unique(lab[sl][m & cand[sl]])
-            ids = ids[ids > 0]
-            if ids.size < 2:
-                continue
-        m = ndi.binary_fill_holes(m)
-        area = float(m.sum())
-        if area > max_len * max_w:
-            continue
-        u_ax, t_ax, rr, cc = _principal_axes(m)
-        length, width = float(np.ptp(u_ax)) + 1.0, float(np.ptp(t_ax)) + 1.0
-        # the rectangle with the component's second moments (robust to a stray spur of weak pixels)
-        m_len, m_wid = (
-            math.sqrt(12.0 * max(float(u_ax.var()), 1.0 / 12.0)),
-            math.sqrt(12.0 * max(float(t_ax.var()), 1.0 / 12.0)),
-        )
-        if length > max_len or width > max_w or m_len < config.min_part_elongation * m_wid:
-            continue
-        if area < config.join_fill * m_len * m_wid:
-            continue
-        longest = max(_extent_px(lab[sl] == i)[0] for i in ids)
-        if length < config.join_min_gain * longest:
-            continue
-        k += 1
-        out[sl][m] = k
-        piece_of[ids] = k
-    log.debug("vessel candidates: %d hulls joined from weak dark evidence (sigma %.2f)", k, sigma)
-    return (out if k else None), piece_of
-
-
 def vessel_candidates(
     scene: Scene,
     water: np.ndarray,
@@ -419,10 +329,8 @@ def vessel_candidates(
 
     Every band is a two-sided contrast against local water statistics (:func:`contrast_bands`); candidates are
     grown by hysteresis on the root-mean-square contrast, holes filled, rafted hulls split at a seam, foam cut
-    off the ends; pieces bridged by a weakly dark hull are also offered whole (:func:`_join_weak_hulls`; the
-    joined hull has ``joined`` > 0, its pieces carry the same number in ``piece_of``), and each part described
-    by ``FEATURE_NAMES`` (size, shape, signed contrast per band group, NIR/visible ratio, ring contrast, shore
-    contact, local sea clutter, pixel size).
+    off the ends, and each part described by ``FEATURE_NAMES`` (size, shape, signed contrast per band group,
+    NIR/visible ratio, ring contrast, shore contact, local sea clutter, pixel size).
 
     Parameters
     ----------
@@ -460,7 +368,6 @@ def vessel_candidates(
     clutter_map, _s, _m = local_mean_std(grow.astype(np.float32), domain, _odd(_px(config.clutter_window_m, scene)))
     lab, n = ndi.label(cand)
     n_water = n
-    joins, piece_of = _join_weak_hulls(lab, n, zvis, domain, scene=scene, config=config)
     shore = _shore_regions(z, domain, land, scene=scene, config=config)
     if shore is not None:
         lab = np.where(shore > 0, shore + n, lab)
@@ -476,38 +383,12 @@ def vessel_candidates(
     ring_px = max(2, round(_px(config.ring_m, scene)))
     pad = ring_px + 1
     out: list[VesselCandidate] = []
-
-    def describe(cut: np.ndarray, r0: int, c0: int, r1: int, c1: int) -> dict[str, float]:
-        zn = None if nir_i is None else z[nir_i, r0:r1, c0:c1]
-        feats = _candidate_features(
-            cut,
-            scene=scene,
-            score=score[r0:r1, c0:c1],
-            zall=z[:, r0:r1, c0:c1],
-            zvis=zvis[r0:r1, c0:c1],
-            znir=zn,
-            domain=domain[r0:r1, c0:c1],
-            land=land[r0:r1, c0:c1],
-            fringe=fringe[r0:r1, c0:c1],
-            invalid=~valid[r0:r1, c0:c1],
-            ring_px=ring_px,
-        )
-        cy, cx = ndi.center_of_mass(cut)
-        feats["clutter"] = float(
-            clutter_map[min(r0 + round(cy), scene.height - 1), min(c0 + round(cx), scene.width - 1)]
-        )
-        return feats
-
-    def window(sl: tuple[slice, slice]) -> tuple[int, int, int, int]:
-        r0, r1 = max(0, sl[0].start - pad), min(scene.height, sl[0].stop + pad)
-        c0, c1 = max(0, sl[1].start - pad), min(scene.width, sl[1].stop + pad)
-        return r0, c0, r1, c1
-
     for i in np.flatnonzero(keep) + 1:
         sl = slices[i - 1]
         if sl is None:
             continue
-        r0, c0, r1, c1 = window(sl)
+        r0, r1 = max(0, sl[0].start - pad), min(scene.height, sl[0].stop + pad)
+        c0, c1 = max(0, sl[1].start - pad), min(scene.width, sl[1].stop + pad)
         sub = ndi.binary_fill_holes(lab[r0:r1, c0:c1] == i)
         zv = zvis[r0:r1, c0:c1]
         zn = None if nir_i is None else z[nir_i, r0:r1, c0:c1]
@@ -517,23 +398,27 @@ def vessel_candidates(
             cut = part if on_shore else _cut_wake(_split_wake(part, zv, zn, config=config), zv, zn, config=config)
             if cut.sum() < min_area_px:
                 continue
-            feats = describe(cut, r0, c0, r1, c1)
+            feats = _candidate_features(
+                cut,
+                scene=scene,
+                score=score[r0:r1, c0:c1],
+                zall=z[:, r0:r1, c0:c1],
+                zvis=zv,
+                znir=zn,
+                domain=domain[r0:r1, c0:c1],
+                land=land[r0:r1, c0:c1],
+                fringe=fringe[r0:r1, c0:c1],
+                invalid=~valid[r0:r1, c0:c1],
+                ring_px=ring_px,
+            )
+            cy, cx = ndi.center_of_mass(cut)
+            feats["clutter"] = float(
+                clutter_map[min(r0 + round(cy), scene.height - 1), min(c0 + round(cx), scene.width - 1)]
+            )
             feats["wake_cut"] = float(part.sum() - cut.sum()) / max(1.0, float(part.sum()))
             feats["split"] = float(len(parts) > 1)
             feats["shore_region"] = float(on_shore)
-            group = 0 if on_shore else int(piece_of[i])
-            out.append(VesselCandidate(mask=cut, r0=r0, c0=c0, features=feats, piece_of=group))
-    if joins is not None:
-        for g, sl in enumerate(ndi.find_objects(joins), 1):
-            if sl is None:
-                continue
-            r0, c0, r1, c1 = window(sl)
-            hull = ndi.binary_fill_holes(joins[r0:r1, c0:c1] == g)
-            feats = describe(hull, r0, c0, r1, c1)
-            feats["wake_cut"] = 0.0
-            feats["split"] = 0.0
-            feats["shore_region"] = 0.0
-            out.append(VesselCandidate(mask=hull, r0=r0, c0=c0, features=feats, joined=g))
+            out.append(VesselCandidate(mask=cut, r0=r0, c0=c0, features=feats))
     return out
 
 
@@ -764,8 +649,7 @@ def detect_vessels(
     Candidates from :func:`vessel_candidates` (masked two-sided CFAR, tuned for recall) are scored by the
     learned classifier of :mod:`berthwatch.classify` (gradient-boosted trees on the candidate evidence,
     trained on labelled Sentinel-2 ports and synthetic scenes); the probability is the confidence and objects
-    below ``config.min_confidence`` or outside the physical size limits are dropped. A joined hull that is kept
-    replaces the pieces it was joined from; when it is dropped, its pieces are judged on their own.
+    below ``config.min_confidence`` or outside the physical size limits are dropped.
 
     Parameters
     ----------
@@ -791,16 +675,13 @@ def detect_vessels(
         return []
     prob = vessel_probability(np.vstack([c.vector() for c in cands]))
     px = scene.pixel_size_m
-    found: list[tuple[VesselCandidate, Detection]] = []
+    dets: list[Detection] = []
     for c, p in zip(cands, prob, strict=True):
         if p < config.min_confidence:
             continue
         det = _vessel_detection(c, float(p), scene, config=config)
         if det is not None:
-            found.append((c, det))
-    # a joined hull that is accepted replaces its pieces; when it is refused, the pieces stand on their own
-    whole = {c.joined for c, _d in found if c.joined}
-    dets = [d for c, d in found if c.piece_of not in whole]
+            dets.append(det)
     dets.sort(key=lambda d: -d.confidence)
     log.debug("vessels: %d candidates, %d kept (pixel %.2f m)", len(cands), len(dets), px)
     return dets
