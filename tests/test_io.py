@@ -398,6 +398,63 @@ def test_no_valid_pixels(tmp_path: Path, how: str) -> None:
         scene_info(img)
 
 
+def test_black_collar_without_nodata_is_masked(tmp_path: Path) -> None:
+    data = bands(3, "uint8")
+    data[:, :3, :] = 0  # a collar along the top and the left edge, no nodata value declared
+    data[:, :, :4] = 0
+    data[:, 12, 20] = 0  # a black pixel inside the image is data
+    data[1, 20, 0] = 7  # a collar pixel with one band not 0 is data
+    s = read_scene(write(tmp_path / "tartus_2025-01-18.tif", data))
+    expect = np.ones(SHAPE, bool)
+    expect[:3, :] = expect[:, :4] = False
+    expect[20, 0] = True
+    np.testing.assert_array_equal(s.valid, expect)
+    data[:] = 0
+    with pytest.raises(NoValidDataError, match="0 in every band"):
+        read_scene(write(tmp_path / "black_2025-01-18.tif", data))
+
+
+def test_alpha_band_masks_even_with_a_nodata_value(tmp_path: Path) -> None:
+    data = bands(4, "uint8")
+    data[3] = 255
+    data[3, _block()] = 0  # transparent, though the colour bands hold data
+    s = read_scene(write(tmp_path / "tartus_2025-01-18.tif", data, colorinterp=RGBA_CI, nodata=0))
+    np.testing.assert_array_equal(s.valid, ~_block())  # (and no NodataShadowWarning: warnings are errors)
+
+
+@pytest.mark.parametrize("nodata", [None, 0])
+def test_geographic_crs_is_warped_to_square_metres_in_local_utm(tmp_path: Path, nodata: int | None) -> None:
+    """A lon/lat raster: its pixels are 0.82 times as wide as tall at 34.9 N; the scene's are square metres."""
+    from pyproj import Transformer
+
+    shape = (200, 240)
+    step = 2e-5  # degrees: 2.2 m north-south, 1.8 m east-west
+    lon0, lat0 = 35.870, 34.900
+    data = np.full((3, *shape), 60, np.uint8)
+    # a 100 m x 20 m bright hull, east-west, centred in the image
+    lat_half, lon_half = 10.0 / 111_000, 50.0 / (111_000 * np.cos(np.radians(lat0 - 100 * step)))
+    lon_c, lat_c = lon0 + 120 * step, lat0 - 100 * step
+    cols = np.arange(shape[1]) * step + lon0 + step / 2
+    rows = lat0 - np.arange(shape[0]) * step - step / 2
+    inside = (np.abs(rows - lat_c)[:, None] <= lat_half) & (np.abs(cols - lon_c)[None, :] <= lon_half)
+    data[:, inside] = 220
+    t = Affine(step, 0.0, lon0, 0.0, -step, lat0)
+    s = read_scene(write(tmp_path / "tartus_2025-01-18.tif", data, crs="EPSG:4326", transform=t, nodata=nodata))
+    assert s.crs.to_epsg() == 32636
+    assert s.transform.a == pytest.approx(-s.transform.e)  # square pixels
+    assert 1.8 < s.pixel_size_m < 2.2
+    hull = s.data[0] > 140
+    rr, cc = np.nonzero(hull)
+    px = s.pixel_size_m
+    assert (np.ptp(cc) + 1) * px == pytest.approx(100.0, abs=2 * px)
+    assert (np.ptp(rr) + 1) * px == pytest.approx(20.0, abs=2 * px)
+    x, y = Transformer.from_crs("EPSG:4326", "EPSG:32636", always_xy=True).transform(lon_c, lat_c)
+    col, row = ~s.transform @ (x, y)
+    assert (row, col) == pytest.approx((rr.mean() + 0.5, cc.mean() + 0.5), abs=1.0)
+    # the UTM grid is turned 1.6 degrees from the lon/lat one: its corners lie outside the source, invalid
+    assert not s.valid[0, 0] and not s.valid[-1, -1] and s.valid[s.height // 2, s.width // 2]
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # scene_info
 # ---------------------------------------------------------------------------------------------------------------
@@ -429,7 +486,7 @@ def test_scene_info_footprint_in_lonlat(tmp_path: Path) -> None:
     assert info.footprint.bounds == pytest.approx((35.85, 34.92 - 0.024, 35.85 + 0.032, 34.92))
     # 0.001 deg is ~91 m east-west and ~111 m north-south at 34.9 N; the pixel size is the Scene's figure
     assert 0.001 * 111_000 * np.cos(np.radians(34.92)) * 0.98 < info.pixel_size_m < 0.001 * 111_000 * 1.02
-    assert info.pixel_size_m == pytest.approx(read_scene(img).pixel_size_m)
+    assert info.pixel_size_m == pytest.approx(read_scene(img).pixel_size_m, rel=0.05)
     d = json.loads(json.dumps(info.to_dict()))
     assert d["crs"] == "EPSG:4326" and d["date"] == "2025-01-18" and d["date_source"] == "filename:iso"
     assert d["bands"] == ["red", "green", "blue"] and d["layout"] == "visual" and d["udm_path"] is None

@@ -17,6 +17,11 @@ Valid mask
     is neither snow, shadow, light haze, heavy haze nor cloud, and its "unusable" band (UDM1 bits) is 0. Snow
     counts as unusable because bright snow on quays would read as objects. A UDM2 on another grid is
     reprojected (nearest) onto the image grid; where it has no coverage it does not veto the image's own mask.
+    With both an alpha band and a nodata value, both mask. A black collar (0 in every band, connected to the
+    image edge) is masked too: exports often pad an image with black and declare no nodata.
+Grid
+    The file's own grid, except in a geographic CRS (lon/lat degrees, whose pixels are not square on the
+    ground): such a file is warped (bilinear) to its local UTM zone on reading, and outputs are in that CRS.
 Acquisition date (first source that gives one wins)
     ``date=`` argument; ``TIFFTAG_DATETIME``; GDAL metadata keys such as ``ACQUISITIONDATETIME`` or
     ``ACQ_DATE`` (default and ``IMAGERY`` domains); Planet file names (PlanetScope and SkySat); a Planet
@@ -48,9 +53,11 @@ import shapely
 from affine import Affine
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import NotGeoreferencedWarning, RasterioError
+from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader
+from rasterio.vrt import WarpedVRT
 from rasterio.warp import reproject
+from scipy import ndimage as ndi
 from shapely.geometry import Polygon, box, mapping
 
 from berthwatch.errors import (
@@ -64,7 +71,7 @@ from berthwatch.errors import (
     UnsupportedBandsError,
     UnsupportedTransformError,
 )
-from berthwatch.geo import to_lonlat
+from berthwatch.geo import local_utm, to_lonlat
 from berthwatch.models import BandRole, Scene, _ground_scale
 
 __all__ = ["SceneInfo", "find_udm2", "read_scene", "scene_info"]
@@ -609,16 +616,45 @@ def _interpret(ds: DatasetReader, path: Path, date: dt.date | str | None) -> _In
     return _Interpretation(bands, found, udm)
 
 
-def _valid_mask(ds: DatasetReader, interp: _Interpretation, path: Path, out_shape: tuple[int, int]) -> np.ndarray:
-    """Valid mask at ``out_shape`` (the full grid or a decimated one)."""
+def _valid_mask(
+    ds: DatasetReader | WarpedVRT, interp: _Interpretation, path: Path, out_shape: tuple[int, int]
+) -> np.ndarray:
+    """Valid mask at ``out_shape`` (the full grid or a decimated one).
+
+    GDAL's dataset mask, and the alpha band's when a file has both an alpha band and a nodata value (GDAL then
+    takes the nodata value alone).
+    """
     try:
-        valid = ds.dataset_mask(out_shape=out_shape, resampling=Resampling.nearest) > 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NodataShadowWarning)
+            valid = ds.dataset_mask(out_shape=out_shape, resampling=Resampling.nearest) > 0
+        if interp.bands.alpha is not None and ds.nodata is not None:
+            valid &= ds.read(interp.bands.alpha, out_shape=out_shape, resampling=Resampling.nearest) > 0
     except RasterioError as exc:
         raise TruncatedRasterError(f"mask cannot be read, truncated or corrupt ({_one_line(exc)})", path=path) from None
     if interp.udm_path is not None:
         transform = ds.transform @ Affine.scale(ds.width / out_shape[1], ds.height / out_shape[0])
         valid &= _udm2_usable(interp.udm_path, shape=out_shape, transform=transform, crs=ds.crs)
     return valid
+
+
+@contextmanager
+def _metric_view(ds: DatasetReader) -> Iterator[DatasetReader | WarpedVRT]:
+    """The dataset itself, or - in a geographic CRS (degrees) - a bilinear warp of it to its local UTM zone.
+
+    Every size in berthwatch is in metres and every window and disk is square in pixels, so pixels must be
+    square on the ground: a degree of longitude is cos(latitude) times a degree of latitude. GDAL's suggested
+    output grid keeps about the source's pixel count; pixels outside the source are masked (alpha).
+    """
+    if ds.crs is None or not ds.crs.is_geographic:
+        yield ds
+        return
+    left, bottom, right, top = ds.bounds
+    utm = CRS.from_user_input(local_utm(0.5 * (left + right), 0.5 * (bottom + top)))
+    logger.info("%s: geographic CRS, warped to %s (bilinear) for square metric pixels", ds.name, utm.to_string())
+    add_alpha = ds.nodata is None and ColorInterp.alpha not in ds.colorinterp
+    with WarpedVRT(ds, crs=utm, resampling=Resampling.bilinear, add_alpha=add_alpha) as vrt:
+        yield vrt
 
 
 def _to_path(path: str | Path) -> Path:
@@ -665,16 +701,21 @@ def read_scene(path: str | Path, *, date: dt.date | str | None = None) -> Scene:
     p = _to_path(path)
     with _open(p) as ds:
         interp = _interpret(ds, p, date)
-        try:
-            data = ds.read(list(interp.bands.indexes))
-        except RasterioError as exc:
-            raise TruncatedRasterError(
-                f"pixel data cannot be read, truncated or corrupt ({_one_line(exc)})", path=p
-            ) from None
-        valid = _valid_mask(ds, interp, p, (ds.height, ds.width))
+        with _metric_view(ds) as src:
+            try:
+                data = src.read(list(interp.bands.indexes))
+            except RasterioError as exc:
+                raise TruncatedRasterError(
+                    f"pixel data cannot be read, truncated or corrupt ({_one_line(exc)})", path=p
+                ) from None
+            valid = _valid_mask(src, interp, p, (src.height, src.width))
+            transform, crs = src.transform, src.crs
+        collar = _black_collar(data, valid)
+        if collar.any():
+            logger.info("%s: black collar (0 in every band) masked: %.1f%% of the pixels", p.name, 100 * collar.mean())
+            valid &= ~collar
         if not valid.any():
-            raise NoValidDataError(_no_valid_message(ds, interp), path=p)
-        transform, crs = ds.transform, ds.crs
+            raise NoValidDataError(_no_valid_message(ds, interp, collar=bool(collar.any())), path=p)
     logger.info(
         "%s: %s %s %dx%d, date %s (%s), %.1f%% valid",
         p.name,
@@ -701,7 +742,23 @@ def read_scene(path: str | Path, *, date: dt.date | str | None = None) -> Scene:
     )
 
 
-def _no_valid_message(ds: DatasetReader, interp: _Interpretation) -> str:
+def _black_collar(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Valid pixels holding 0 in every band that are connected to the image edge: fill around the image.
+
+    Exports and mosaics often surround the image with black and set no nodata value (GDAL's ``nearblack``
+    exists for this). No sensor records an exact 0 in every band over open water or shadow (path radiance,
+    sensor offset), while a collar is 0 exactly; taken as data it reads as a vast calm water body and skews
+    the water statistics of the whole scene.
+    """
+    zero = valid & ~np.any(data != 0, axis=0)
+    if not zero.any():
+        return zero
+    lab, _n = ndi.label(zero)
+    edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
+    return np.isin(lab, edge[edge > 0])
+
+
+def _no_valid_message(ds: DatasetReader, interp: _Interpretation, *, collar: bool = False) -> str:
     sources = []
     if ds.nodata is not None:
         sources.append(f"nodata={ds.nodata:g}")
@@ -709,6 +766,8 @@ def _no_valid_message(ds: DatasetReader, interp: _Interpretation) -> str:
         sources.append(f"alpha band {interp.bands.alpha}")
     if interp.udm_path is not None:
         sources.append(f"UDM2 {interp.udm_path.name}")
+    if collar:
+        sources.append("0 in every band")
     if not sources:
         sources.append("internal mask")
     return "no valid pixels (masked by " + ", ".join(sources) + ")"
