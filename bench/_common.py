@@ -80,3 +80,30 @@ def write_json(path: str | Path | None, data: dict[str, Any]) -> None:
     p.parent.mkdir(parents=True, exist_ok=True)
     p.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     print(f"\nwrote {p}")
+
+
+def redelivered(scene: Any, rng: Any) -> Any:
+    """``scene`` as another delivery of the same image: a training augmentation for the classifiers.
+
+    Real products are resampled (orthorectification, reprojection) and every sensor has its own optics, while
+    the renderer draws one sharp image. The pixels are resampled (bilinear) onto the grid shifted by a random
+    0.2-0.8 pixel in x and y (the transform moves with it, so map coordinates and the truth stay valid), then
+    softened by a Gaussian of random sigma 0-0.6 pixel. ``rng`` is a :class:`numpy.random.Generator`.
+    """
+    import numpy as np
+    from affine import Affine
+    from scipy import ndimage as ndi
+
+    dy, dx = (float(v) for v in rng.uniform(0.2, 0.8, size=2))
+    sigma = float(rng.uniform(0.0, 0.6))
+    out = []
+    for band in scene.data:
+        x = ndi.shift(band.astype(np.float32), (-dy, -dx), order=1, mode="nearest")
+        out.append(ndi.gaussian_filter(x, sigma) if sigma > 0.05 else x)
+    data = np.stack(out)
+    if np.issubdtype(scene.data.dtype, np.integer):
+        data = np.clip(np.rint(data), 0, np.iinfo(scene.data.dtype).max)
+    valid = ndi.shift(scene.valid.astype(np.float32), (-dy, -dx), order=1, mode="constant", cval=0.0) > 0.999
+    return scene.with_(
+        data=data.astype(scene.data.dtype), valid=valid, transform=scene.transform * Affine.translation(dx, dy)
+    )

@@ -10,11 +10,13 @@ Training scenes are :mod:`berthwatch.synth` ports with seeds >= 10000 only (the 
 "analytic" BGRN uint16), varied sun, haze, cloud, glint and port layouts. A candidate is labelled 1 when it is
 on a truth equipment footprint: IoU >= 0.3, or centroid inside it and within half the truth length (the evaluator's
 rule, without the pieces beside an item, such as its cast shadow, that would be duplicates of it); candidates
-admissible only to occluded truth are left out.
+admissible only to occluded truth are left out. Every scene is used twice, as rendered and as another delivery
+(``_common.redelivered``: resampled by a random sub-pixel shift and softened by a random blur), so the classifier
+does not learn the renderer's exact sharpness (``--no-redeliver``: rendered only).
 
 Commands (from the repository root)::
 
-    python bench/train_equipment.py table --scenes 40 --jobs 2   # rewrite the shipped table (~7 min)
+    python bench/train_equipment.py table --scenes 40 --jobs 2   # rewrite the shipped table (~12 min)
     python bench/train_equipment.py cv                            # GroupKFold by scene: held-out scores
     python bench/train_equipment.py bench                         # detect_equipment on bench scenes 101-106
 """
@@ -27,6 +29,7 @@ import datetime as dt
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,9 @@ import numpy as np
 import shapely
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from _common import redelivered  # noqa: E402
+
 TABLE = ROOT / "src" / "berthwatch" / "data" / "equipment_training.npz"
 RAW = Path("equipment_candidates.csv")  # every candidate of every training scene (not shipped)
 MAX_POSITIVE = 200  # per scene, in the shipped table (keeps it < 1 MB)
@@ -121,30 +127,34 @@ def label_candidates(cands: list[Any], truth: list[Any], truth_crs: Any, scene: 
     return labels, reached
 
 
-def table_rows(i: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def table_rows(i: int, redeliver: bool = True) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     from berthwatch import masks
     from berthwatch.equipment import FEATURE_NAMES, equipment_candidates
 
     c = training_case(i)
     t0 = time.perf_counter()
     port, ss = render_case(c)
-    scene = ss.to_scene()
-    land = ~masks.water_mask(scene) & scene.valid
-    cands, x = equipment_candidates(scene, land)
-    labels, reached = label_candidates(cands, ss.truth, port.crs, scene)
+    rendered = ss.to_scene()
+    scenes = [rendered]
+    if redeliver:  # the scene also as another delivery (resampled, softer optics): same group
+        scenes.append(redelivered(rendered, np.random.default_rng(c["seed"] + 1)))
     rows = []
-    for k in range(len(cands)):
-        if labels[k] < 0:
-            continue
-        row: dict[str, Any] = {n: f"{x[k, j]:.5g}" for j, n in enumerate(FEATURE_NAMES)}
-        row["label"] = int(labels[k])
-        row["group"] = f"synth-{c['seed']}"
-        rows.append(row)
+    for scene in scenes:
+        land = ~masks.water_mask(scene) & scene.valid
+        cands, x = equipment_candidates(scene, land)
+        labels, reached = label_candidates(cands, ss.truth, port.crs, scene)
+        for k in range(len(cands)):
+            if labels[k] < 0:
+                continue
+            row: dict[str, Any] = {n: f"{x[k, j]:.5g}" for j, n in enumerate(FEATURE_NAMES)}
+            row["label"] = int(labels[k])
+            row["group"] = f"synth-{c['seed']}"
+            rows.append(row)
     n_truth = sum(1 for t in ss.truth if t.kind == "equipment" and not t.occluded)
     info = {
         **c,
-        "candidates": len(cands),
-        "positives": int((labels == 1).sum()),
+        "candidates": len(rows),
+        "positives": sum(r["label"] for r in rows),
         "truth": n_truth,
         "reached": reached,
         "seconds": round(time.perf_counter() - t0, 1),
@@ -158,7 +168,7 @@ def cmd_table(args: argparse.Namespace) -> int:
     idx = list(range(args.first, args.first + args.scenes))
     all_rows: list[dict[str, Any]] = []
     with ProcessPoolExecutor(max_workers=args.jobs) as ex:
-        for rows, info in ex.map(table_rows, idx):
+        for rows, info in ex.map(partial(table_rows, redeliver=not args.no_redeliver), idx):
             all_rows.extend(rows)
             print(
                 f"seed {info['seed']} {info['pixel_size_m']} m {info['band_layout']} {info['port_layout']}"
@@ -279,6 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--scenes", type=int, default=40)
     t.add_argument("--first", type=int, default=0, help="first scene index (seed = 10000 + index)")
     t.add_argument("--jobs", type=int, default=1)
+    t.add_argument("--no-redeliver", action="store_true", help="only the rendered scenes (no resampled copies)")
     t.add_argument("--out", default=str(TABLE))
     t.add_argument("--raw", default=str(RAW), help="where every candidate is written before subsampling")
     pk = sub.add_parser("pack", help="subsample a raw candidate table into the shipped NPZ")

@@ -11,8 +11,11 @@ matching) and a group: the port name for the Sentinel-2 sen2ships ports, ``synth
 Synthetic training scenes use seeds >= 10000 only: the accuracy bench's seeds (101-112, 201-210, 301-303) never
 enter the table. ``--synth`` scenes (seeds 10000, 10002...) cycle through 0.5-10 m pixels; ``--fine`` extra scenes
 (seeds 20000, 20002...) are at 0.5-1 m, where a scene holds only a handful of vessels. Candidates matched to an
-occluded or below-resolution truth object are left out (the bench neither rewards nor punishes them). The real
-imagery stays outside the repository: only derived feature rows are written.
+occluded or below-resolution truth object are left out (the bench neither rewards nor punishes them). Each
+synthetic training scene also gives the rows of another delivery of it, in the same group
+(``_common.redelivered``: resampled by a random sub-pixel shift, softened by a random blur), so the classifier
+does not learn the renderer's exact sharpness (``--no-redeliver``: rendered only). The real imagery stays outside
+the repository: only derived feature rows are written.
 
 ``--evaluate`` scores (i) every sen2ships port with a model fitted WITHOUT that port's rows (leave-one-port-out),
 (ii) the accuracy bench's synthetic detection scenes (seeds 101-112, never trained on), and prints the ROC AUC of
@@ -37,7 +40,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import DEFAULT_REAL, ROOT, fmt
+from _common import DEFAULT_REAL, ROOT, fmt, redelivered
 from accuracy import DETECT_CASES, SceneCase, _synth_scene, load_sen2ships_truth, mark_unresolvable, shore_touching
 from berthwatch.config import Settings
 from berthwatch.detect import FEATURE_NAMES, _vessel_detection, vessel_candidates
@@ -170,16 +173,25 @@ def _rendered(case: SceneCase, cache: Path | None) -> tuple[Any, dict[str, Any]]
     return out
 
 
-def synth_rows(cases: list[SceneCase], settings: Settings, cache: Path | None, *, group_prefix: str) -> list[SceneRows]:
+def synth_rows(
+    cases: list[SceneCase], settings: Settings, cache: Path | None, *, group_prefix: str, redeliver: bool = False
+) -> list[SceneRows]:
+    """Candidate rows of rendered scenes; with ``redeliver`` also of each scene as another delivery (resampled,
+    softer optics: :func:`_common.redelivered`), in the same group."""
     out = []
     for case in cases:
+        for again in (False, True) if redeliver else (False,):
 
-        def make(case: SceneCase = case) -> SceneRows:
-            scene, truth = _rendered(case, cache)
-            mark_unresolvable(truth, case.pixel_size_m, settings)
-            return _rows(scene, truth, settings, name=case.name, group=f"{group_prefix}-{case.seed}", source="synth")
+            def make(case: SceneCase = case, again: bool = again) -> SceneRows:
+                scene, truth = _rendered(case, cache)
+                if again:
+                    scene = redelivered(scene, np.random.default_rng(case.seed + 1))
+                mark_unresolvable(truth, case.pixel_size_m, settings)
+                group = f"{group_prefix}-{case.seed}"
+                return _rows(scene, truth, settings, name=case.name, group=group, source="synth")
 
-        out.append(_cached(cache, f"synth-{case.seed}-{case.pixel_size_m:g}", make))
+            key = f"synth-{case.seed}-{case.pixel_size_m:g}" + ("-redelivered" if again else "")
+            out.append(_cached(cache, key, make))
     return out
 
 
@@ -283,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=None, help="cache candidates per scene here (scratch)")
     ap.add_argument("--evaluate", action="store_true", help="LOPO on the ports and the bench's synthetic scenes")
     ap.add_argument("--no-write", action="store_true", help="do not rewrite the table (evaluate only)")
+    ap.add_argument("--no-redeliver", action="store_true", help="rendered scenes only (no resampled copies)")
     ap.add_argument("--threshold", type=float, default=Settings().vessel.min_confidence)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--max-negatives", type=int, default=100, help="negative rows kept per synthetic scene")
@@ -294,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
     if not real:
         print(f"no sen2ships under {args.real}: synthetic rows only", file=sys.stderr)
     cases = training_cases(args.synth) + training_cases(args.fine, 20000, FINE_PIXEL_SIZES)
-    train_synth = synth_rows(cases, settings, args.cache, group_prefix="synth")
+    train_synth = synth_rows(cases, settings, args.cache, group_prefix="synth", redeliver=not args.no_redeliver)
     if not args.no_write:
         write_table(
             real + train_synth, args.table, max_negatives=args.max_negatives, max_real_negatives=args.max_real_negatives
