@@ -1,11 +1,12 @@
 """Two-date alignment: common grid, sub-pixel co-registration, radiometric normalisation.
 
 AFTER is brought onto BEFORE's grid cropped to the common overlap, with one resampling only
-(:func:`rasterio.warp.reproject`). The misregistration between the dates is estimated on stable structure
-(gradient magnitude of land and quay edges, tile by tile, robust median) and removed by correcting AFTER's
-geotransform before that single resampling. AFTER's bands are then mapped to BEFORE's radiometry using
-pseudo-invariant pixels (pixels whose rank hardly changes between the dates), so that gain, offset, gamma and
-haze differences do not look like changes.
+(:func:`rasterio.warp.reproject`, bilinear or cubic: ``AlignConfig.resampling``; bilinear blurs AFTER by up to
+a half-pixel kernel that BEFORE does not have, cubic keeps it as sharp). The misregistration between the dates is
+estimated on stable structure (gradient magnitude of land and quay edges, tile by tile, robust median) and removed
+by correcting AFTER's geotransform before that single resampling. AFTER's bands are then mapped to BEFORE's
+radiometry using pseudo-invariant pixels (pixels whose rank hardly changes between the dates), so that gain,
+offset, gamma and haze differences do not look like changes.
 
 Every function takes arrays or scenes and returns new objects: no global state, so each step can later run
 window by window.
@@ -544,7 +545,13 @@ def align(
     b_data = _select(before, bidx)[(slice(None), *slices)]
     b_valid = before.valid[slices].copy()
     a_src = _select(after, aidx)
-    warp = dict(src_crs=after.crs, dst_transform=transform, dst_crs=before.crs, dst_shape=shape)
+    warp = dict(
+        src_crs=after.crs,
+        dst_transform=transform,
+        dst_crs=before.crs,
+        dst_shape=shape,
+        resampling=Resampling[config.resampling],
+    )
     a_data, a_valid = warp_to_grid(a_src, after.valid, src_transform=after.transform, **warp)
     joint = b_valid & a_valid
     joint_m2 = float(joint.sum()) * before.pixel_size_m**2
