@@ -491,6 +491,7 @@ def test_scene_info_footprint_in_lonlat(tmp_path: Path) -> None:
     assert d["crs"] == "EPSG:4326" and d["date"] == "2025-01-18" and d["date_source"] == "filename:iso"
     assert d["bands"] == ["red", "green", "blue"] and d["layout"] == "visual" and d["udm_path"] is None
     assert d["footprint"]["type"] == "Polygon" and d["valid_fraction"] == 1.0
+    assert d["warped_to"] == "EPSG:32636" == read_scene(img).crs.to_string()
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -638,6 +638,14 @@ def _valid_mask(
     return valid
 
 
+def _metric_crs(ds: DatasetReader) -> CRS | None:
+    """The UTM zone a geographic (lon/lat) raster is warped to on reading; None for a projected one."""
+    if ds.crs is None or not ds.crs.is_geographic:
+        return None
+    left, bottom, right, top = ds.bounds
+    return CRS.from_user_input(local_utm(0.5 * (left + right), 0.5 * (bottom + top)))
+
+
 @contextmanager
 def _metric_view(ds: DatasetReader) -> Iterator[DatasetReader | WarpedVRT]:
     """The dataset itself, or - in a geographic CRS (degrees) - a bilinear warp of it to its local UTM zone.
@@ -646,11 +654,10 @@ def _metric_view(ds: DatasetReader) -> Iterator[DatasetReader | WarpedVRT]:
     square on the ground: a degree of longitude is cos(latitude) times a degree of latitude. GDAL's suggested
     output grid keeps about the source's pixel count; pixels outside the source are masked (alpha).
     """
-    if ds.crs is None or not ds.crs.is_geographic:
+    utm = _metric_crs(ds)
+    if utm is None:
         yield ds
         return
-    left, bottom, right, top = ds.bounds
-    utm = CRS.from_user_input(local_utm(0.5 * (left + right), 0.5 * (bottom + top)))
     logger.info("%s: geographic CRS, warped to %s (bilinear) for square metric pixels", ds.name, utm.to_string())
     add_alpha = ds.nodata is None and ColorInterp.alpha not in ds.colorinterp
     with WarpedVRT(ds, crs=utm, resampling=Resampling.bilinear, add_alpha=add_alpha) as vrt:
@@ -798,6 +805,7 @@ class SceneInfo:
     descriptions: tuple[str | None, ...] = ()
     alpha_band: int | None = None
     nodata: float | None = None
+    warped_to: CRS | None = None  # a geographic raster is read warped to this UTM zone
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly dict (footprint as a GeoJSON geometry in lon/lat)."""
@@ -824,6 +832,7 @@ class SceneInfo:
             "udm_path": str(self.udm_path) if self.udm_path else None,
             "bounds": list(self.bounds),
             "footprint": mapping(shapely.transform(self.footprint, lambda xy: np.round(xy, 7))),
+            "warped_to": self.warped_to.to_string() if self.warped_to else None,
         }
 
 
@@ -885,6 +894,7 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
             descriptions=tuple(ds.descriptions[i - 1] for i in interp.bands.indexes),
             alpha_band=interp.bands.alpha,
             nodata=None if ds.nodata is None else float(ds.nodata),
+            warped_to=_metric_crs(ds),
         )
     return info
 

@@ -39,6 +39,8 @@ def _format(info: SceneInfo) -> str:
         f"  valid:       {100.0 * info.valid_fraction:.1f} % ({'; '.join(masks)})",
         f"  footprint:   lon {west:.5f} .. {east:.5f}, lat {south:.5f} .. {north:.5f}",
     ]
+    if info.warped_to is not None:
+        lines.append(f"  read as:     warped to {info.warped_to.to_string()} (square metric pixels; outputs in it)")
     return "\n".join(lines)
 
 
