@@ -17,7 +17,8 @@ Valid mask
     is neither snow, shadow, light haze, heavy haze nor cloud, and its "unusable" band (UDM1 bits) is 0. Snow
     counts as unusable because bright snow on quays would read as objects. A UDM2 on another grid is
     reprojected (nearest) onto the image grid; where it has no coverage it does not veto the image's own mask.
-    With both an alpha band and a nodata value, both mask. A black collar (0 in every band, connected to the
+    An alpha band masks even where GDAL does not take it as one (beside a nodata value, or without its colour
+    interpretation). A black collar (0 in every band, connected to the
     image edge) is masked too: exports often pad an image with black and declare no nodata.
 Grid
     The file's own grid, except in a geographic CRS (lon/lat degrees, whose pixels are not square on the
@@ -51,12 +52,14 @@ import numpy as np
 import rasterio
 import shapely
 from affine import Affine
+from pyproj.exceptions import ProjError
+from rasterio._err import CPLE_BaseError
 from rasterio.crs import CRS
 from rasterio.enums import ColorInterp, Resampling
-from rasterio.errors import NodataShadowWarning, NotGeoreferencedWarning, RasterioError
+from rasterio.errors import CRSError, NodataShadowWarning, NotGeoreferencedWarning, RasterioError
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
-from rasterio.warp import reproject
+from rasterio.warp import calculate_default_transform, reproject
 from scipy import ndimage as ndi
 from shapely.geometry import Polygon, box, mapping
 
@@ -628,7 +631,7 @@ def _valid_mask(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NodataShadowWarning)
             valid = ds.dataset_mask(out_shape=out_shape, resampling=Resampling.nearest) > 0
-        if interp.bands.alpha is not None and ds.nodata is not None:
+        if interp.bands.alpha is not None:  # (GDAL's mask ignores an alpha band it does not recognise)
             valid &= ds.read(interp.bands.alpha, out_shape=out_shape, resampling=Resampling.nearest) > 0
     except RasterioError as exc:
         raise TruncatedRasterError(f"mask cannot be read, truncated or corrupt ({_one_line(exc)})", path=path) from None
@@ -638,29 +641,58 @@ def _valid_mask(
     return valid
 
 
-def _metric_crs(ds: DatasetReader) -> CRS | None:
-    """The UTM zone a geographic (lon/lat) raster is warped to on reading; None for a projected one."""
+def _metric_grid(ds: DatasetReader, path: Path) -> tuple[CRS, Affine, int, int] | None:
+    """The UTM grid a geographic (lon/lat) raster is warped to on reading: CRS, transform, width, height.
+
+    The zone holds the raster's centre (converted to WGS84 lon/lat whatever the datum or angular unit); the square
+    pixels have the source's mean ground size (the geometric mean of its east-west and north-south extents, the
+    figure :func:`scene_info` reports). None for a projected raster.
+    """
     if ds.crs is None or not ds.crs.is_geographic:
         return None
     left, bottom, right, top = ds.bounds
-    return CRS.from_user_input(local_utm(0.5 * (left + right), 0.5 * (bottom + top)))
+    try:
+        centre = to_lonlat(shapely.Point(0.5 * (left + right), 0.5 * (bottom + top)), ds.crs)
+        utm = CRS.from_user_input(local_utm(float(centre.x), float(centre.y)))
+        res = math.sqrt(abs(ds.transform.a * ds.transform.e)) * _ground_scale(ds.crs, ds.transform, ds.width, ds.height)
+        with warnings.catch_warnings():  # rasterio's resolution= path multiplies Affines with * (affine 3 warns)
+            warnings.simplefilter("ignore", PendingDeprecationWarning)
+            transform, width, height = calculate_default_transform(
+                ds.crs, utm, ds.width, ds.height, left, bottom, right, top, resolution=res
+            )
+    except (RasterioError, CRSError, CPLE_BaseError, ProjError) as exc:
+        raise _unwarpable(exc, path) from None
+    return utm, transform, int(width), int(height)
+
+
+def _unwarpable(exc: BaseException, path: Path) -> UnsupportedTransformError:
+    return UnsupportedTransformError(
+        f"cannot warp its geographic CRS to UTM ({_one_line(exc)}); reproject it first", path=path
+    )
 
 
 @contextmanager
-def _metric_view(ds: DatasetReader) -> Iterator[DatasetReader | WarpedVRT]:
+def _metric_view(ds: DatasetReader, path: Path, alpha: int | None) -> Iterator[DatasetReader | WarpedVRT]:
     """The dataset itself, or - in a geographic CRS (degrees) - a bilinear warp of it to its local UTM zone.
 
     Every size in berthwatch is in metres and every window and disk is square in pixels, so pixels must be
-    square on the ground: a degree of longitude is cos(latitude) times a degree of latitude. GDAL's suggested
-    output grid keeps about the source's pixel count; pixels outside the source are masked (alpha).
+    square on the ground: a degree of longitude is cos(latitude) times a degree of latitude. Pixels outside the
+    source are masked (the source's alpha band ``alpha``, its nodata value, or an added alpha band).
     """
-    utm = _metric_crs(ds)
-    if utm is None:
+    grid = _metric_grid(ds, path)
+    if grid is None:
         yield ds
         return
-    logger.info("%s: geographic CRS, warped to %s (bilinear) for square metric pixels", ds.name, utm.to_string())
-    add_alpha = ds.nodata is None and ColorInterp.alpha not in ds.colorinterp
-    with WarpedVRT(ds, crs=utm, resampling=Resampling.bilinear, add_alpha=add_alpha) as vrt:
+    utm, transform, width, height = grid
+    try:
+        vrt = WarpedVRT(
+            ds, crs=utm, transform=transform, width=width, height=height, resampling=Resampling.bilinear,
+            add_alpha=ds.nodata is None and alpha is None, src_alpha=alpha or 0,
+        )  # fmt: skip
+    except (RasterioError, CRSError, CPLE_BaseError) as exc:
+        raise _unwarpable(exc, path) from None
+    logger.info("%s: geographic CRS, warped to %s (bilinear) for square metric pixels", path.name, utm.to_string())
+    with vrt:
         yield vrt
 
 
@@ -708,7 +740,7 @@ def read_scene(path: str | Path, *, date: dt.date | str | None = None) -> Scene:
     p = _to_path(path)
     with _open(p) as ds:
         interp = _interpret(ds, p, date)
-        with _metric_view(ds) as src:
+        with _metric_view(ds, p, interp.bands.alpha) as src:
             try:
                 data = src.read(list(interp.bands.indexes))
             except RasterioError as exc:
@@ -762,7 +794,9 @@ def _black_collar(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
         return zero
     lab, _n = ndi.label(zero)
     edge = np.unique(np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]]))
-    return np.isin(lab, edge[edge > 0])
+    collar = np.isin(lab, edge[edge > 0])
+    # and the pixels touching it: a resampled (or warped) image blends the black into them
+    return ndi.binary_dilation(collar) & valid if collar.any() else collar
 
 
 def _no_valid_message(ds: DatasetReader, interp: _Interpretation, *, collar: bool = False) -> str:
@@ -860,6 +894,7 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
     p = _to_path(path)
     with _open(p) as ds:
         interp = _interpret(ds, p, date)
+        grid = _metric_grid(ds, p)
         scale = max(1.0, max(ds.width, ds.height) / INFO_MASK_SIZE)
         out_shape = (max(1, math.ceil(ds.height / scale)), max(1, math.ceil(ds.width / scale)))
         valid = _valid_mask(ds, interp, p, out_shape)
@@ -894,7 +929,7 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
             descriptions=tuple(ds.descriptions[i - 1] for i in interp.bands.indexes),
             alpha_band=interp.bands.alpha,
             nodata=None if ds.nodata is None else float(ds.nodata),
-            warped_to=_metric_crs(ds),
+            warped_to=grid[0] if grid else None,
         )
     return info
 
