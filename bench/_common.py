@@ -105,5 +105,5 @@ def redelivered(scene: Any, rng: Any) -> Any:
         data = np.clip(np.rint(data), 0, np.iinfo(scene.data.dtype).max)
     valid = ndi.shift(scene.valid.astype(np.float32), (-dy, -dx), order=1, mode="constant", cval=0.0) > 0.999
     return scene.with_(
-        data=data.astype(scene.data.dtype), valid=valid, transform=scene.transform * Affine.translation(dx, dy)
+        data=data.astype(scene.data.dtype), valid=valid, transform=scene.transform @ Affine.translation(dx, dy)
     )

@@ -24,7 +24,6 @@ figures say where the detector depends on the exact look of the renderer.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from _common import fmt, print_table
+from _common import fmt, print_table, write_json
 from accuracy import DETECT_CASES, EQUIPMENT_MAX_PIXEL_M, SceneCase, _synth_scene, mark_unresolvable
 from berthwatch.config import Settings
 
@@ -73,7 +72,7 @@ def deliver(src: Path, how: str, out: Path) -> Path:
         elif how == "collar":
             pr, pc = round(0.1 * ds.height), round(0.1 * ds.width)
             out_data = np.pad(data, ((0, 0), (pr, pr), (pc, pc)))
-            profile.update(transform=t * Affine.translation(-pc, -pr), width=out_data.shape[2],
+            profile.update(transform=t @ Affine.translation(-pc, -pr), width=out_data.shape[2],
                            height=out_data.shape[1], nodata=None)  # fmt: skip
         elif how == "blur":
             blurred = np.stack([ndi.gaussian_filter(b.astype(np.float32), 0.6) for b in data])
@@ -160,9 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = run(QUICK if args.quick else DETECT_CASES, deliveries, Settings())
     print(f"\ntotal {time.perf_counter() - t0:.0f} s")
-    if args.json:
-        args.json.write_text(json.dumps(out, indent=1))
-        print(f"wrote {args.json}")
+    write_json(args.json, out)
     return 0
 
 

@@ -139,10 +139,12 @@ def table_rows(i: int, redeliver: bool = True) -> tuple[list[dict[str, Any]], di
     if redeliver:  # the scene also as another delivery (resampled, softer optics): same group
         scenes.append(redelivered(rendered, np.random.default_rng(c["seed"] + 1)))
     rows = []
+    reached = []
     for scene in scenes:
         land = ~masks.water_mask(scene) & scene.valid
         cands, x = equipment_candidates(scene, land)
-        labels, reached = label_candidates(cands, ss.truth, port.crs, scene)
+        labels, share = label_candidates(cands, ss.truth, port.crs, scene)
+        reached.append(share)
         for k in range(len(cands)):
             if labels[k] < 0:
                 continue
@@ -153,10 +155,10 @@ def table_rows(i: int, redeliver: bool = True) -> tuple[list[dict[str, Any]], di
     n_truth = sum(1 for t in ss.truth if t.kind == "equipment" and not t.occluded)
     info = {
         **c,
-        "candidates": len(rows),
+        "candidates": len(rows),  # labelled rows of every delivery
         "positives": sum(r["label"] for r in rows),
-        "truth": n_truth,
-        "reached": reached,
+        "truth": n_truth * len(scenes),
+        "reached": reached[0],  # as rendered
         "seconds": round(time.perf_counter() - t0, 1),
     }
     return rows, info

@@ -180,10 +180,14 @@ def synth_rows(
     softer optics: :func:`_common.redelivered`), in the same group."""
     out = []
     for case in cases:
+        rendered: list[tuple[Any, dict[str, Any]]] = []  # rendered once per case, used by both deliveries
         for again in (False, True) if redeliver else (False,):
 
-            def make(case: SceneCase = case, again: bool = again) -> SceneRows:
-                scene, truth = _rendered(case, cache)
+            def make(case: SceneCase = case, again: bool = again, rendered: list[Any] = rendered) -> SceneRows:
+                if not rendered:
+                    rendered.append(_rendered(case, cache))
+                scene, truth = rendered[0]
+                truth = json.loads(json.dumps(truth))  # mark_unresolvable edits it
                 if again:
                     scene = redelivered(scene, np.random.default_rng(case.seed + 1))
                 mark_unresolvable(truth, case.pixel_size_m, settings)

@@ -168,6 +168,10 @@ def test_unknown_resampling_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"align\.resampling"):
         AlignConfig(resampling="nearest")
+    from berthwatch.config import Settings
+
+    with pytest.raises(ConfigError, match=r"^my\.toml: align\.resampling"):
+        Settings().updated({"align": {"resampling": "Cubic"}}, source="my.toml")
 
 
 def test_different_crs_gives_the_same_shift(world: np.ndarray, before: Scene) -> None:

@@ -214,7 +214,10 @@ class Settings:
                     raise ConfigError(
                         f"setting {sec}.{key}={val!r} is not a {type(default).__name__}", path=source
                     ) from exc
-            sections[sec] = dataclasses.replace(current, **kwargs)
+            try:
+                sections[sec] = dataclasses.replace(current, **kwargs)
+            except ConfigError as exc:  # a value the section itself refuses (__post_init__)
+                raise ConfigError(str(exc), path=source) from None
         return Settings(**sections)
 
 
