@@ -18,8 +18,8 @@ Valid mask
     counts as unusable because bright snow on quays would read as objects. A UDM2 on another grid is
     reprojected (nearest) onto the image grid; where it has no coverage it does not veto the image's own mask.
     An alpha band masks even where GDAL does not take it as one (beside a nodata value, or without its colour
-    interpretation). A black collar (0 in every band, connected to the
-    image edge) is masked too: exports often pad an image with black and declare no nodata.
+    interpretation). A black collar (0 in every band, connected to the image edge) is masked too, with the
+    pixels touching it: exports often pad an image with black and declare no nodata.
 Grid
     The file's own grid, except in a geographic CRS (lon/lat degrees, whose pixels are not square on the
     ground): such a file is warped (bilinear) to its local UTM zone on reading, and outputs are in that CRS.
@@ -624,8 +624,8 @@ def _valid_mask(
 ) -> np.ndarray:
     """Valid mask at ``out_shape`` (the full grid or a decimated one).
 
-    GDAL's dataset mask, and the alpha band's when a file has both an alpha band and a nodata value (GDAL then
-    takes the nodata value alone).
+    GDAL's dataset mask, and the alpha band's whenever the reader found one (GDAL's mask takes the nodata value
+    alone when there is one, and ignores an alpha band without its colour interpretation).
     """
     try:
         with warnings.catch_warnings():
