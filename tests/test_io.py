@@ -399,7 +399,7 @@ def test_no_valid_pixels(tmp_path: Path, how: str) -> None:
         scene_info(img)
 
 
-def test_black_collar_without_nodata_is_masked(tmp_path: Path) -> None:
+def test_black_collar_without_nodata_is_masked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = bands(3, "uint8")
     data[:, :3, :] = 0  # a collar along the top and the left edge, no nodata value declared
     data[:, :, :4] = 0
@@ -412,9 +412,15 @@ def test_black_collar_without_nodata_is_masked(tmp_path: Path) -> None:
     # the collar and the pixels touching it (a resampled image blends the black into them)
     np.testing.assert_array_equal(s.valid, ~ndi.binary_dilation(collar))
     assert s.valid[12, 20]
+    info = scene_info(tmp_path / "tartus_2025-01-18.tif")
+    assert info.valid_fraction == pytest.approx(s.valid.mean())  # (the mask is read at full size here)
+    monkeypatch.setattr(bio, "INFO_MASK_SIZE", 16)  # decimated by 2
+    assert scene_info(tmp_path / "tartus_2025-01-18.tif").valid_fraction == pytest.approx(s.valid.mean(), abs=0.1)
     data[:] = 0
-    with pytest.raises(NoValidDataError, match="0 in every band"):
-        read_scene(write(tmp_path / "black_2025-01-18.tif", data))
+    black = write(tmp_path / "black_2025-01-18.tif", data)
+    for reader in (read_scene, scene_info):
+        with pytest.raises(NoValidDataError, match="0 in every band"):
+            reader(black)
 
 
 def test_alpha_band_masks_even_with_a_nodata_value(tmp_path: Path) -> None:

@@ -60,6 +60,7 @@ from rasterio.errors import CRSError, NodataShadowWarning, NotGeoreferencedWarni
 from rasterio.io import DatasetReader
 from rasterio.vrt import WarpedVRT
 from rasterio.warp import calculate_default_transform, reproject
+from rasterio.windows import Window
 from scipy import ndimage as ndi
 from shapely.geometry import Polygon, box, mapping
 
@@ -741,12 +742,7 @@ def read_scene(path: str | Path, *, date: dt.date | str | None = None) -> Scene:
     with _open(p) as ds:
         interp = _interpret(ds, p, date)
         with _metric_view(ds, p, interp.bands.alpha) as src:
-            try:
-                data = src.read(list(interp.bands.indexes))
-            except RasterioError as exc:
-                raise TruncatedRasterError(
-                    f"pixel data cannot be read, truncated or corrupt ({_one_line(exc)})", path=p
-                ) from None
+            data = _read(src, interp, p)
             valid = _valid_mask(src, interp, p, (src.height, src.width))
             transform, crs = src.transform, src.crs
         collar = _black_collar(data, valid)
@@ -779,6 +775,23 @@ def read_scene(path: str | Path, *, date: dt.date | str | None = None) -> Scene:
         layout=interp.bands.layout,
         udm_path=interp.udm_path,
     )
+
+
+def _read(ds: DatasetReader | WarpedVRT, interp: _Interpretation, path: Path, **kw: Any) -> np.ndarray:
+    """The data bands (``kw``: rasterio ``read`` options such as ``window`` or ``out_shape``)."""
+    try:
+        return ds.read(list(interp.bands.indexes), **kw)
+    except RasterioError as exc:
+        raise TruncatedRasterError(
+            f"pixel data cannot be read, truncated or corrupt ({_one_line(exc)})", path=path
+        ) from None
+
+
+def _black_edge(ds: DatasetReader, interp: _Interpretation, path: Path) -> bool:
+    """Whether a pixel of the image's outermost rows and columns is 0 in every band (a collar may exist)."""
+    h, w = ds.height, ds.width
+    edges = (Window(0, 0, w, 1), Window(0, h - 1, w, 1), Window(0, 0, 1, h), Window(w - 1, 0, 1, h))
+    return any(bool((~np.any(_read(ds, interp, path, window=e) != 0, axis=0)).any()) for e in edges)
 
 
 def _black_collar(data: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -874,8 +887,9 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
     """Describe a raster as :func:`read_scene` would read it, without reading its pixels.
 
     The valid fraction comes from the masks (nodata, alpha, internal mask, UDM2) read at a decimated resolution
-    (longest side :data:`INFO_MASK_SIZE`), so this is fast enough for hundreds of files. The pixel data is not
-    read, so a file truncated in its pixel blocks may pass here and fail in :func:`read_scene`.
+    (longest side :data:`INFO_MASK_SIZE`), so this is fast enough for hundreds of files. The pixel data is read
+    only along the image's edges, and decimated when an edge holds black pixels (a black collar is masked as in
+    :func:`read_scene`), so a file truncated in its pixel blocks may pass here and fail in :func:`read_scene`.
 
     Parameters
     ----------
@@ -900,8 +914,16 @@ def scene_info(path: str | Path, *, date: dt.date | str | None = None) -> SceneI
         valid = _valid_mask(ds, interp, p, out_shape)
         if not valid.any() and out_shape != (ds.height, ds.width):
             valid = _valid_mask(ds, interp, p, (ds.height, ds.width))  # a few valid pixels may hide between samples
+        collar = False
+        # pixels are read (decimated) only when a collar may exist (with nodata 0, GDAL already masks all-0 pixels)
+        if valid.any() and ds.nodata != 0 and _black_edge(ds, interp, p):
+            shape = (len(interp.bands.indexes), *valid.shape)
+            data = _read(ds, interp, p, out_shape=shape, resampling=Resampling.nearest)
+            mask = _black_collar(data, valid)
+            collar = bool(mask.any())
+            valid &= ~mask
         if not valid.any():
-            raise NoValidDataError(_no_valid_message(ds, interp), path=p)
+            raise NoValidDataError(_no_valid_message(ds, interp, collar=collar), path=p)
         bounds = tuple(float(v) for v in ds.bounds)
         footprint = box(*bounds)
         edge = max(bounds[2] - bounds[0], bounds[3] - bounds[1]) / 16  # densify so a reprojected edge can curve
