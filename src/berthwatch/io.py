@@ -22,7 +22,8 @@ Valid mask
     pixels touching it: exports often pad an image with black and declare no nodata.
 Grid
     The file's own grid, except in a geographic CRS (lon/lat degrees, whose pixels are not square on the
-    ground): such a file is warped (bilinear) to its local UTM zone on reading, and outputs are in that CRS.
+    ground): such a file is warped (cubic, the least blurring) to its local UTM zone on reading, and outputs are in
+    that CRS.
 Acquisition date (first source that gives one wins)
     ``date=`` argument; ``TIFFTAG_DATETIME``; GDAL metadata keys such as ``ACQUISITIONDATETIME`` or
     ``ACQ_DATE`` (default and ``IMAGERY`` domains); Planet file names (PlanetScope and SkySat); a Planet
@@ -674,7 +675,7 @@ def _unwarpable(exc: BaseException, path: Path) -> UnsupportedTransformError:
 
 @contextmanager
 def _metric_view(ds: DatasetReader, path: Path, alpha: int | None) -> Iterator[DatasetReader | WarpedVRT]:
-    """The dataset itself, or - in a geographic CRS (degrees) - a bilinear warp of it to its local UTM zone.
+    """The dataset itself, or - in a geographic CRS (degrees) - a cubic warp of it to its local UTM zone.
 
     Every size in berthwatch is in metres and every window and disk is square in pixels, so pixels must be
     square on the ground: a degree of longitude is cos(latitude) times a degree of latitude. Pixels outside the
@@ -687,12 +688,12 @@ def _metric_view(ds: DatasetReader, path: Path, alpha: int | None) -> Iterator[D
     utm, transform, width, height = grid
     try:
         vrt = WarpedVRT(
-            ds, crs=utm, transform=transform, width=width, height=height, resampling=Resampling.bilinear,
+            ds, crs=utm, transform=transform, width=width, height=height, resampling=Resampling.cubic,
             add_alpha=ds.nodata is None and alpha is None, src_alpha=alpha or 0,
         )  # fmt: skip
     except (RasterioError, CRSError, CPLE_BaseError) as exc:
         raise _unwarpable(exc, path) from None
-    logger.info("%s: geographic CRS, warped to %s (bilinear) for square metric pixels", path.name, utm.to_string())
+    logger.info("%s: geographic CRS, warped to %s (cubic) for square metric pixels", path.name, utm.to_string())
     with vrt:
         yield vrt
 
