@@ -228,6 +228,35 @@ def test_without_the_sky_lit_spectrum_a_shadow_piece_is_an_arrival(sun_pair: tup
     assert [o.status for o in objects if o.status == "arrived"]
 
 
+def _shadow_part(poly: Polygon, height_m: float, elevation_deg: float, at: str) -> Polygon:
+    """The part of ``poly``'s cast shadow at date ``at`` (BEFORE or SUN_AFTER) that is lit at the other date."""
+    from berthwatch.synth._render import _sweep
+
+    after = _sweep([poly], [height_m], SUN_AFTER.sun_azimuth_deg, elevation_deg)[0]
+    before = _sweep([poly], [height_m], BEFORE.sun_azimuth_deg, elevation_deg)[0]
+    here, there = (before, after) if at == "before" else (after, before)
+    part = here.difference(there).difference(poly).buffer(-0.4)
+    return shapely.minimum_rotated_rectangle(max(getattr(part, "geoms", [part]), key=lambda g: g.area))
+
+
+@pytest.mark.parametrize("reach_m", [10.0, 0.0])
+def test_a_shadow_that_turned_with_the_sun_is_neither_departed_nor_arrived(
+    sun_pair: tuple[AlignedPair, dict], reach_m: float
+) -> None:
+    # a 5 m structure on W0's outline that is not detected at either date (a crane leg, a mast: not equipment), so
+    # nothing present at both dates casts the shadow; the detector fires on the stretch of its shadow that is lit
+    # at the other date, at BEFORE and at AFTER: one shadow that turned with the sun, not an item gone and another
+    # come. With the rule off (reach 0) the two halves are reported as a departure and an arrival
+    pair, truth = sun_pair
+    w0 = truth["W0"].polygon
+    old, new = (_shadow_part(w0, 5.0, BEFORE.sun_elevation_deg, at) for at in ("before", "after"))
+    assert old.area > 4.0 and new.area > 4.0 and old.distance(new) < 10.0
+    settings = Settings().updated({"match": {"shadow_pair_m": reach_m}})
+    changes = diff([_det(old, pair)], [_det(new, pair)], pair, settings=settings)
+    statuses = sorted(o.status for o in _equipment(changes.objects) if o.status in ("departed", "arrived"))
+    assert statuses == ([] if reach_m > 0 else ["arrived", "departed"])
+
+
 def test_items_in_a_cloud_shadow_stayed_or_unknown() -> None:
     # at the second date a cloud's shadow darkens the whole neighbourhood of a row of cars (no bare ground around
     # them stays unchanged) and the detector misses them there. Cars that stand out from the shaded ground at

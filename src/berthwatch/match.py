@@ -954,6 +954,7 @@ def _classify(
         tag: _shadow_direction(_outlines_at(objects, tag), grid, tag, config.ground_margin_m)
         for tag in ("before", "after")
     }
+    lone_objects: list[ChangedObject] = []
     for det, change_status, other in lone:
         ev = evidence(det.geometry, det)
         here = "before" if other == "after" else "after"
@@ -986,10 +987,48 @@ def _classify(
         ev["verified"] = 1.0 if status == "stayed" else 0.0
         twin = _copy_detection(det, verified_from_other_date=1.0) if status == "stayed" else None
         if other == "after":
-            objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
+            lone_objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
         else:
-            objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
-    return _absorb_fragments(objects)
+            lone_objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
+    return _absorb_fragments(objects + _drop_turned_shadows(lone_objects, config.shadow_pair_m / grid.ground_scale))
+
+
+def _drop_turned_shadows(objects: list[ChangedObject], reach: float) -> list[ChangedObject]:
+    """Drop a shadow seen gone at one date and a shadow seen come within ``reach`` (CRS units) at the other.
+
+    Each is dark equipment detected at one date only whose footprint is in a shadow at that date that it is not
+    in at the other (darker by the sky-lit spectrum, :func:`_shadow_change`). The shadow of a structure that is
+    not an item (a crane leg, a mast, a light pole) turns with the sun between the dates: where it lay the
+    pavement is bare afterwards, where it lies now it was bare before, side by side. Each half looks like a dark
+    item that left or came; together they are one shadow that moved. A bright item is its own evidence and is
+    never dropped; shadows cast by items present at both dates are handled by :func:`_moved_shadow`.
+    """
+    if reach <= 0:
+        return objects
+
+    def dark_change(o: ChangedObject, status: str) -> bool:
+        here = "before" if status == "departed" else "after"
+        return (
+            o.kind == "equipment"
+            and o.status == status
+            and not _bright(o)
+            and o.evidence.get(f"ground_shadow_{here}", 0.0) >= 1.0
+        )
+
+    gone = [o for o in objects if dark_change(o, "departed")]
+    came = [o for o in objects if dark_change(o, "arrived")]
+    if not gone or not came:
+        return objects
+    tree = shapely.STRtree([o.geometry for o in came])
+    drop: set[int] = set()
+    for o in gone:
+        near = tree.query(o.geometry, predicate="dwithin", distance=reach)
+        if near.size:
+            drop.add(id(o))
+            drop.update(id(came[int(i)]) for i in near)
+    if drop:
+        logger.debug("%d dark equipment changes dropped as a shadow that turned with the sun", len(drop))
+    return [o for o in objects if id(o) not in drop]
 
 
 def _absorb_fragments(objects: list[ChangedObject]) -> list[ChangedObject]:
