@@ -131,6 +131,8 @@ def test_sample_tartus_cargo_ships_and_most_quay_equipment_departed(sample_tiles
         assert len(near) == 1, (tid, [(o.length_m, o.geometry.centroid) for o in departed if o.kind == "vessel"])
         assert near[0].length_m == pytest.approx(p["length_m"], rel=0.1)
         assert heading_difference(near[0].heading_deg, p["heading_deg"]) < 10.0
+    # and nothing else left: the crane shadows that turned with the sun on the water are not departures
+    assert sum(o.kind == "vessel" for o in departed) == 2
     gone = [
         from_lonlat(shape(f["geometry"]), pair.before.crs)
         for f in truth["features"]
@@ -143,3 +145,25 @@ def test_sample_tartus_cargo_ships_and_most_quay_equipment_departed(sample_tiles
     n_truth = sum(f["properties"]["kind"] == "vessel" for f in truth["features"])
     n_vessels = sum(o.kind == "vessel" for o in changes.objects)
     assert n_vessels <= 2 * n_truth, f"{n_vessels} vessel objects for {n_truth} vessels in the truth"
+
+
+@pytest.mark.parametrize("paint", ["shadow", "dark hull"])
+def test_a_shadow_cast_on_the_water_at_a_berth_is_not_a_departure(paint: str) -> None:
+    """AFTER shows an empty berth; BEFORE is the same image with a 70 m x 14 m patch at the berth darkened either
+    like a cast shadow (sky light only: each band kept in proportion, the blue most) or painted a neutral dark grey
+    (a hull). Both are not water at BEFORE and water at AFTER; only the painted one left."""
+    _spec, berth = _quay_port(33)
+    ship = berth.place(70.0, along_m=0.0, hull="dark", present=(True, False), id="S")
+    pair, sp = _pair(33, [ship], shift_px=(0.5, -0.3))
+    patch = next(t for t in sp.truth if t.id == "S").polygon
+    inside = rfeatures.geometry_mask([patch], out_shape=pair.after.shape, transform=pair.after.transform, invert=True)
+    sky_lit = {"red": 0.3, "green": 0.35, "blue": 0.45}
+    data = pair.after.data.copy()
+    for i, band in enumerate(pair.after.bands):
+        data[i][inside] = data[i][inside] * sky_lit[band] if paint == "shadow" else 12.0
+    painted = dataclasses.replace(pair, before=dataclasses.replace(pair.after, data=data))
+    got = _found(painted)
+    if paint == "shadow":
+        assert got == []
+    else:
+        assert got and {s for s, *_ in got} == {"departed"}

@@ -37,7 +37,7 @@ from skimage import morphology
 
 from berthwatch.config import Settings
 from berthwatch.geo import oriented_measures, pixel_to_crs, principal_axes
-from berthwatch.masks import water_extent
+from berthwatch.masks import cast_shadow_date, water_extent
 from berthwatch.models import AlignedPair, ChangedObject, Detection, Status
 
 log = logging.getLogger(__name__)
@@ -122,6 +122,23 @@ def _robust_rectangle(rr: np.ndarray, cc: np.ndarray) -> tuple[Polygon, float, f
     cx = x0 + umid * major[0] - mid * major[1] + 0.5
     cy = y0 + umid * major[1] + mid * major[0] + 0.5
     return affinity.translate(rect, cx, cy), length, beam, int(rr.size)
+
+
+def _shadow_on_water(pair: AlignedPair, rr: np.ndarray, cc: np.ndarray) -> str | None:
+    """The date at which the water at pixels ``(rr, cc)`` lies in a cast shadow it is not in at the other date.
+
+    A crane's or a building's shadow on the water turns with the sun and leaves a hull-sized patch that is not
+    water at one date (too dark) and water at the other. The shaded water keeps only the sky light: every band
+    darker, most of all the longest wavelength (:func:`~berthwatch.masks.cast_shadow_date`); a hull that left or
+    came changes the bands in the proportions of its own paint.
+    """
+    if pair.before.bands != pair.after.bands:
+        return None
+    xb = pair.before.data[:, rr, cc].astype(np.float64)
+    xa = pair.after.data[:, rr, cc].astype(np.float64)
+    shift = np.median(xa, axis=1) - np.median(xb, axis=1)
+    noise = np.maximum(1.4826 * np.median(np.abs(xa - np.median(xa, axis=1, keepdims=True)), axis=1), 1e-6)
+    return cast_shadow_date(xb, xa, shift, noise, noise, pair.before.bands)
 
 
 def _local_rate(flip: np.ndarray, zone: np.ndarray, regions: np.ndarray, window_px: float) -> np.ndarray:
@@ -213,6 +230,8 @@ def berth_changes(
                 reason = "opposite change beside it"
             elif not (ndi.binary_dilation(here, iterations=shore) & land[r0:r1, c0:c1]).any():
                 reason = "not at a berth"  # nothing that is not water at either date next to it
+            elif _shadow_on_water(pair, rr, cc) == ("before" if status == "departed" else "after"):
+                reason = "a cast shadow on the water"  # darker by the sky light only, at the date it is not water
             if reason:
                 log.debug("water change at row %d col %d (%.0f x %.0f m): %s", *centre, length, beam, reason)
                 continue

@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -39,6 +40,7 @@ _WATER = WaterConfig()  # frozen: safe as a shared default
 
 __all__ = [
     "aoi_mask",
+    "cast_shadow_date",
     "contrast_bands",
     "land_core",
     "local_mean_std",
@@ -100,6 +102,44 @@ def water_index(scene: Scene) -> tuple[np.ndarray, str]:
     tex = np.log(sd + 1e-3)
     idx = -_robust_unit(tex, valid) - _robust_unit(bright, valid)
     return idx.astype(np.float32), "texture"
+
+
+_WAVELENGTH_ORDER = ("blue", "green", "red", "nir")  # shortest first
+
+
+def cast_shadow_date(
+    xb: np.ndarray,
+    xa: np.ndarray,
+    shift: np.ndarray,
+    noise_b: np.ndarray,
+    noise_a: np.ndarray,
+    bands: Sequence[str] | None,
+) -> str | None:
+    """The date at which a footprint is in a cast shadow it is not in at the other date, or None.
+
+    ``xb``/``xa`` are the footprint's pixels (bands, n) at both dates, ``shift`` its per-band median change
+    (AFTER - BEFORE) beyond the bare ground's. A cast shadow keeps only the sky light: every band darker, and the
+    ratio shaded / lit largest in the shortest wavelength (sky light is bluer than sunlight); a painted item
+    arriving or leaving changes the bands in the proportions of its own colour.
+    """
+    if bands is None or len(bands) != xb.shape[0] or xb.shape[1] < 3:
+        return None
+    order = [bands.index(b) for b in _WAVELENGTH_ORDER if b in bands]
+    if len(order) < 3:
+        return None
+    lit_b = np.median(xb, axis=1)
+    if np.all(shift < 0):
+        tag, lit, noise = "after", lit_b, noise_a
+    elif np.all(shift > 0):
+        tag, lit, noise = "before", lit_b + shift, noise_b
+    else:
+        return None
+    lit = np.maximum(lit, 1e-6)
+    ratio = 1.0 - np.abs(shift) / lit
+    # ratios compared within the uncertainty of the medians (pixel noise over the footprint's pixels)
+    tol = 2.0 * np.maximum(noise, 1e-6) / lit / math.sqrt(xb.shape[1])
+    r, t = ratio[order], tol[order]
+    return tag if bool(np.all(r[:-1] >= r[1:] - np.hypot(t[:-1], t[1:]))) else None
 
 
 def local_mean_std(x: np.ndarray, m: np.ndarray, window: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -44,6 +44,7 @@ from skimage.morphology import remove_small_objects
 from berthwatch.berths import berth_changes
 from berthwatch.config import MatchConfig, Settings
 from berthwatch.geo import heading_difference, oriented_measures
+from berthwatch.masks import cast_shadow_date
 from berthwatch.models import (
     STATUSES,
     AlignedPair,
@@ -366,7 +367,7 @@ def _ground_evidence(
         g = d[ground]
         shift[k] = np.median(d[inner]) - np.median(g)
         z[k] = shift[k] / max(_robust_sigma(g), floor)
-    shadow = _shadow_change(xb[:, inner], xa[:, inner], shift, nb, na, bands)
+    shadow = cast_shadow_date(xb[:, inner], xa[:, inner], shift, nb, na, bands)
     unlike = {}
     for tag, x, noise in (("before", xb, nb), ("after", xa, na)):
         # the ground may be of several surfaces (pavement, a road, rails, shade): the footprint is compared with
@@ -383,44 +384,6 @@ def _ground_evidence(
         "ground_shadow_before": 1.0 if shadow == "before" else 0.0,
         "ground_shadow_after": 1.0 if shadow == "after" else 0.0,
     }
-
-
-_WAVELENGTH_ORDER = ("blue", "green", "red", "nir")  # shortest first
-
-
-def _shadow_change(
-    xb: np.ndarray,
-    xa: np.ndarray,
-    shift: np.ndarray,
-    noise_b: np.ndarray,
-    noise_a: np.ndarray,
-    bands: Sequence[str] | None,
-) -> str | None:
-    """The date at which a footprint is in a cast shadow it is not in at the other date, or None.
-
-    ``xb``/``xa`` are the footprint's pixels (bands, n) at both dates, ``shift`` its per-band median change
-    (AFTER - BEFORE) beyond the bare ground's. A cast shadow keeps only the sky light: every band darker, and the
-    ratio shaded / lit largest in the shortest wavelength (sky light is bluer than sunlight); a painted item
-    arriving or leaving changes the bands in the proportions of its own colour.
-    """
-    if bands is None or len(bands) != xb.shape[0] or xb.shape[1] < 3:
-        return None
-    order = [bands.index(b) for b in _WAVELENGTH_ORDER if b in bands]
-    if len(order) < 3:
-        return None
-    lit_b = np.median(xb, axis=1)
-    if np.all(shift < 0):
-        tag, lit, noise = "after", lit_b, noise_a
-    elif np.all(shift > 0):
-        tag, lit, noise = "before", lit_b + shift, noise_b
-    else:
-        return None
-    lit = np.maximum(lit, 1e-6)
-    ratio = 1.0 - np.abs(shift) / lit
-    # ratios compared within the uncertainty of the medians (pixel noise over the footprint's pixels)
-    tol = 2.0 * np.maximum(noise, 1e-6) / lit / math.sqrt(xb.shape[1])
-    r, t = ratio[order], tol[order]
-    return tag if bool(np.all(r[:-1] >= r[1:] - np.hypot(t[:-1], t[1:]))) else None
 
 
 def _moved_similarity(geom_before: BaseGeometry, geom_after: BaseGeometry, grid: _Grid) -> float:
@@ -633,7 +596,7 @@ def _same_item(
     """Whether two overlapping equipment outlines of the two dates are the same item whose dark fringe moved.
 
     The part both outlines share (the item's body) is occupied at both dates (unlike the bare ground at each,
-    beyond ``change_sigma``) and changed only by a cast shadow (:func:`_shadow_change`). A shadow that moved with
+    beyond ``change_sigma``) and changed only by a cast shadow (:func:`cast_shadow_date`). A shadow that moved with
     the sun changes where a dark item's outline ends (the outline takes in its shadow), not the item itself; an
     unchanged body alone does not tell the same item from another one put down overlapping it.
     """
@@ -731,7 +694,7 @@ def _moved_shadow(
     """Whether the change at a detection seen at one date only is a cast shadow that moved with the sun.
 
     It is when the footprint is in a shadow at one date that it is not in at the other (darker by the sky-lit
-    spectrum, :func:`_shadow_change`: a shadow came, or left and the detection is the ground it uncovered) and lies
+    spectrum, :func:`cast_shadow_date`: a shadow came, or left and the detection is the ground it uncovered) and lies
     within ``reach`` (CRS units) of an item present at both dates that casts it: the change is in the shadow beside
     that item, not in an item's body of its own — on the side away from the sun at the date of the shadow
     (``down_sun``, :func:`_shadow_direction`: within 45 degrees of the direction from the item to the footprint).
@@ -997,7 +960,7 @@ def _drop_turned_shadows(objects: list[ChangedObject], reach: float) -> list[Cha
     """Drop a shadow seen gone at one date and a shadow seen come within ``reach`` (CRS units) at the other.
 
     Each is dark equipment detected at one date only whose footprint is in a shadow at that date that it is not
-    in at the other (darker by the sky-lit spectrum, :func:`_shadow_change`). The shadow of a structure that is
+    in at the other (darker by the sky-lit spectrum, :func:`cast_shadow_date`). The shadow of a structure that is
     not an item (a crane leg, a mast, a light pole) turns with the sun between the dates: where it lay the
     pavement is bare afterwards, where it lies now it was bare before, side by side. Each half looks like a dark
     item that left or came; together they are one shadow that moved. A bright item is its own evidence and is
