@@ -953,14 +953,15 @@ def _classify(
             lone_objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
         else:
             lone_objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
-    return _absorb_fragments(objects + _drop_turned_shadows(lone_objects, config.shadow_pair_m / grid.ground_scale))
+    return _absorb_fragments(_drop_turned_shadows(objects + lone_objects, config.shadow_pair_m / grid.ground_scale))
 
 
 def _drop_turned_shadows(objects: list[ChangedObject], reach: float) -> list[ChangedObject]:
     """Drop a shadow seen gone at one date and a shadow seen come within ``reach`` (CRS units) at the other.
 
-    Each is dark equipment detected at one date only whose footprint is in a shadow at that date that it is not
-    in at the other (darker by the sky-lit spectrum, :func:`cast_shadow_date`). The shadow of a structure that is
+    Each is dark equipment reported gone (or come) whose footprint is in a shadow at its own date that it is not
+    in at the other (darker by the sky-lit spectrum, :func:`cast_shadow_date`): detected at one date only, or
+    matched to a detection of the other date and judged a different item. The shadow of a structure that is
     not an item (a crane leg, a mast, a light pole) turns with the sun between the dates: where it lay the
     pavement is bare afterwards, where it lies now it was bare before, side by side. Each half looks like a dark
     item that left or came; together they are one shadow that moved. A bright item is its own evidence and is
