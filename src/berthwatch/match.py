@@ -917,7 +917,6 @@ def _classify(
         tag: _shadow_direction(_outlines_at(objects, tag), grid, tag, config.ground_margin_m)
         for tag in ("before", "after")
     }
-    lone_objects: list[ChangedObject] = []
     for det, change_status, other in lone:
         ev = evidence(det.geometry, det)
         here = "before" if other == "after" else "after"
@@ -950,10 +949,10 @@ def _classify(
         ev["verified"] = 1.0 if status == "stayed" else 0.0
         twin = _copy_detection(det, verified_from_other_date=1.0) if status == "stayed" else None
         if other == "after":
-            lone_objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
+            objects.append(_object(status, det, before=det, after=twin, confidence=conf, evidence=ev))
         else:
-            lone_objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
-    return _absorb_fragments(_drop_turned_shadows(objects + lone_objects, config.shadow_pair_m / grid.ground_scale))
+            objects.append(_object(status, det, before=twin, after=det, confidence=conf, evidence=ev))
+    return _absorb_fragments(_drop_turned_shadows(objects, config.shadow_pair_m / grid.ground_scale))
 
 
 def _drop_turned_shadows(objects: list[ChangedObject], reach: float) -> list[ChangedObject]:
