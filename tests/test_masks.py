@@ -119,3 +119,24 @@ def test_hull_alongside_quay_is_searched_but_the_quay_is_not(px):
     assert w[r, col]  # the hull is in the vessel search domain
     assert not w[r, round(150 / px)]  # the 300 m wide quay stays land
     assert not w[round(c.rows - 100 / px), round(290 / px)]  # so does the quay edge away from the hull
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_rgb_glint_fields_on_the_open_water_are_water(seed):
+    """Visual RGB at 10 m with strong sun glint: the texture index takes the glint fields for land, holes of
+    hectares in the water; their typical pixel has the water's colour, so they are water again (away from the
+    shore, where mixed pixels are another matter)."""
+    import datetime as dt
+
+    from rasterio.features import rasterize
+
+    from berthwatch import synth
+
+    spec = synth.PortSpec(seed=seed, width_m=6000, height_m=4500, pixel_size_m=10.0, layout="auto", glint=0.8)
+    port = synth.make_port(spec)
+    scene = synth.render(port, synth.DateSpec(date=dt.date(2025, 1, 18), layout="visual")).to_scene()
+    water = port.to_crs(port.water)
+    open_water = rasterize(
+        [(water, 1), (water.boundary.buffer(60.0), 0)], out_shape=scene.shape, transform=scene.transform
+    ).astype(bool)
+    assert water_mask(scene)[open_water].mean() > 0.95

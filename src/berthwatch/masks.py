@@ -398,7 +398,39 @@ def _search_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     rafted pair and leaves the land domain of the equipment search: the domain stays coarse.)
     """
     water = _open_water(scene, config=config)
-    return _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
+    water = _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
+    return _fill_water_coloured(scene, water, config=config)
+
+
+def _fill_water_coloured(scene: Scene, water: np.ndarray, *, config: WaterConfig) -> np.ndarray:
+    """Land enclosed by water (or the image's edge) whose typical pixel has the local water colour is water.
+
+    Without NIR the water index is a texture, and a field of sun glint or whitecaps on the open sea is as rough as
+    land: the mask gets holes of hectares there, larger than any ship at anchor (``max_hole_m2``), in which the
+    single-date detector then looks for hulls moored at a shore that is not there. Such a hole is still water in
+    most of its pixels (the glints and caps are specks on it): its median band contrast to the local water colour
+    (:func:`contrast_bands` against the confident water interior) is below ``colour_z``. An island, a pier head,
+    a cloud or a ship keeps its own colour and stays land.
+    """
+    # enclosed by water or by the image's edge (the sea runs on beyond it)
+    holes = ndi.binary_fill_holes(np.pad(water, 1, constant_values=True))[1:-1, 1:-1] & ~water & scene.valid
+    if not holes.any():
+        return water
+    px = scene.pixel_size_m
+    lab, n = ndi.label(holes)
+    interior = ndi.binary_erosion(water, iterations=max(1, round(_px(config.colour_interior_m, px))))
+    if interior.sum() < 50:
+        return water
+    z, _roles = contrast_bands(
+        scene, interior, window_m=config.colour_window_m, trim_z=config.colour_z, everywhere=True
+    )
+    rms = np.sqrt(np.mean(z * z, axis=0))
+    typical = np.asarray(ndi.median(rms, lab, np.arange(1, n + 1)))
+    like_water = np.flatnonzero(typical < config.colour_z) + 1
+    if like_water.size == 0:
+        return water
+    log.debug("%d enclosed land regions with the water's colour are water", like_water.size)
+    return water | np.isin(lab, like_water)
 
 
 def _fill_ships(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig) -> np.ndarray:
