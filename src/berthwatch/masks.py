@@ -399,25 +399,26 @@ def _search_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     """
     water = _open_water(scene, config=config)
     water = _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
+    if scene.has("nir") and scene.has("green"):
+        return water  # NDWI is a physical ratio: glint and whitecaps stay water
     return _fill_water_coloured(scene, water, config=config)
 
 
 def _fill_water_coloured(scene: Scene, water: np.ndarray, *, config: WaterConfig) -> np.ndarray:
-    """Land enclosed by water (or the image's edge) whose typical pixel has the local water colour is water.
+    """Regions of land whose typical pixel has the local water colour are water, however large.
 
     Without NIR the water index is a texture, and a field of sun glint or whitecaps on the open sea is as rough as
-    land: the mask gets holes of hectares there, larger than any ship at anchor (``max_hole_m2``), in which the
-    single-date detector then looks for hulls moored at a shore that is not there. Such a hole is still water in
-    most of its pixels (the glints and caps are specks on it): its median band contrast to the local water colour
-    (:func:`contrast_bands` against the confident water interior) is below ``colour_z``. An island, a pier head,
-    a cloud or a ship keeps its own colour and stays land.
+    land: the mask gets holes of hectares there (or bays at the image's edge), larger than any ship at anchor
+    (``max_hole_m2``), in which the single-date detector then looks for hulls moored at a shore that is not there.
+    Such a region is still water in most of its pixels (the glints and caps are specks on it): its median band
+    contrast to the local water colour (:func:`contrast_bands` against the confident water interior) is below
+    ``colour_z``. Land, an island, a pier head, a cloud or a ship keeps its own colour and stays land.
     """
-    # enclosed by water or by the image's edge (the sea runs on beyond it)
-    holes = ndi.binary_fill_holes(np.pad(water, 1, constant_values=True))[1:-1, 1:-1] & ~water & scene.valid
-    if not holes.any():
+    land = ~water & scene.valid
+    if not land.any():
         return water
     px = scene.pixel_size_m
-    lab, n = ndi.label(holes)
+    lab, n = ndi.label(land)
     interior = ndi.binary_erosion(water, iterations=max(1, round(_px(config.colour_interior_m, px))))
     if interior.sum() < 50:
         return water
