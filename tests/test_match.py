@@ -210,6 +210,14 @@ def test_berth_reoccupied_by_a_different_ship() -> None:
     assert dep.length_m == pytest.approx(90.0, abs=1.0) and arr.length_m == pytest.approx(55.0, abs=1.0)
 
 
+def test_same_ship_cut_shorter_by_the_detector_at_one_date_stayed() -> None:
+    """The berth is unchanged; AFTER's detector found only a 35 m piece of the 90 m hull (another pixel size, a
+    boom's shadow): the lengths differ, the pixels do not. The ship stayed."""
+    piece = Ship(x=B.x - 27.5, y=B.y, length=35.0, width=B.width, heading=B.heading, hull=B.hull)
+    _, changes = compare(FLEET, FLEET, dets_after=[A, piece, C])
+    assert [s for s, _ in statuses(changes)] == ["stayed"] * 3
+
+
 def test_no_data_over_an_object_at_the_other_date_is_unknown() -> None:
     cloud = B.polygon().buffer(15.0)
     _, changes = compare(FLEET, [A, C], invalid=cloud)

@@ -890,10 +890,11 @@ def _classify(
         if ev["invalid_after"] > config.max_invalid_fraction or ev["invalid_before"] > config.max_invalid_fraction:
             objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
         elif (_changed(ev, config) and not _same_item(b, a, evidence, config)) or (
-            b.kind == "vessel" and dlen > 2 * config.length_tolerance
+            b.kind == "vessel" and dlen > 2 * config.length_tolerance and ev["ncc"] < config.same_ncc
         ):
             # (equipment outlines split and merge along packed rows from one date to the other: for equipment
-            # only the footprint's evidence says whether it changed)
+            # only the footprint's evidence says whether it changed; a vessel of another length is another ship
+            # unless the berth looks the same at both dates — then the detector cut the same hull differently)
             s = _change_strength(ev, config)
             objects.append(
                 _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s), evidence=ev)
