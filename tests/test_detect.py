@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 
 import numpy as np
 import pytest
+from rasterio import features as rfeatures
 from shapely.geometry import Point
 
 from _scenes import BRIGHT, LAND, Canvas, rect
@@ -98,6 +100,23 @@ def test_anchored_bright_and_dark_hulls_measured_whole(px):
         _check_measures(d, t)  # a dark hull is measured whole, not by its bright superstructure
         assert d.features["dark"] == float(t.hull == "dark")
         assert 0 < d.confidence <= 1
+
+
+@pytest.mark.parametrize("px", [2.0, 10.0])
+@pytest.mark.parametrize("paint", ["hull", "vegetation"])
+def test_a_vegetated_object_is_not_a_vessel(paint, px):
+    # the same 150 m object on the water, its NIR that of its paint or four times its red (NDVI 0.6: a mangrove
+    # bank, a reed island): only the painted one is a vessel
+    vs = [synth.VesselSpec(0.0, 0.0, 150.0, heading_deg=60.0, hull="bright")]
+    _port, scene, (t,) = _synth_scene(vs, px=px, size_m=(1500.0, 1200.0) if px > 2 else (700.0, 500.0))
+    if paint == "vegetation":
+        inside = rfeatures.geometry_mask([t.polygon], out_shape=scene.shape, transform=scene.transform, invert=True)
+        data = scene.data.copy()
+        red, nir = scene.bands.index("red"), scene.bands.index("nir")
+        data[nir][inside] = np.clip(data[red][inside] * 4.0, 0, np.iinfo(data.dtype).max).astype(data.dtype)
+        scene = dataclasses.replace(scene, data=data)
+    found = _match(_vessels(detect(scene)), t)
+    assert len(found) == (1 if paint == "hull" else 0)
 
 
 @pytest.mark.xfail(reason="the superstructure's shadow on the water, cast along the axis, lengthens a dark hull")

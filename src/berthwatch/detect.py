@@ -357,6 +357,7 @@ def vessel_candidates(
     vis = [i for i, r in enumerate(roles) if r in ("blue", "green", "red", "pan")] or list(range(len(roles)))
     zvis = z[vis].mean(axis=0)
     nir_i = roles.index("nir") if "nir" in roles else None
+    vegetation_index = scene.has("nir") and scene.has("red")
     seeds = (score >= config.high_z) & domain & ~fringe
     grow = (score >= config.low_z) & domain
     cand = filters.apply_hysteresis_threshold(np.where(grow, score, 0.0), config.low_z, config.high_z) & grow
@@ -418,8 +419,17 @@ def vessel_candidates(
             feats["wake_cut"] = float(part.sum() - cut.sum()) / max(1.0, float(part.sum()))
             feats["split"] = float(len(parts) > 1)
             feats["shore_region"] = float(on_shore)
+            if vegetation_index:  # (evidence for the vegetation rule, not a classifier feature)
+                feats["ndvi"] = _ndvi(scene, (slice(r0, r1), slice(c0, c1)), cut)
             out.append(VesselCandidate(mask=cut, r0=r0, c0=c0, features=feats))
     return out
+
+
+def _ndvi(scene: Scene, window: tuple[slice, slice], mask: np.ndarray) -> float:
+    """Median normalised difference vegetation index (NIR - red) / (NIR + red) of the ``mask`` pixels of a window."""
+    nir = scene.data[scene.bands.index("nir")][window][mask].astype(np.float64)
+    red = scene.data[scene.bands.index("red")][window][mask].astype(np.float64)
+    return float(np.median((nir - red) / np.maximum(nir + red, 1e-6)))
 
 
 def _shore_regions(
@@ -677,8 +687,8 @@ def detect_vessels(
     px = scene.pixel_size_m
     dets: list[Detection] = []
     for c, p in zip(cands, prob, strict=True):
-        if p < config.min_confidence:
-            continue
+        if p < config.min_confidence or c.features.get("ndvi", -1.0) > config.max_ndvi:
+            continue  # (no hull is green: a bank of mangroves or reeds cut from the shore is vegetation)
         det = _vessel_detection(c, float(p), scene, config=config)
         if det is not None:
             dets.append(det)
