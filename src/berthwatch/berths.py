@@ -194,10 +194,11 @@ def berth_changes(
     pad = max(ring, shore)
     land = pair.valid & ~water
     # the sea's own flip rate: the regions' edges, which the opening shaved off, are not background; nor are the
-    # mixed pixels along quays and hulls present at both dates (a sub-pixel registration residual or another
-    # resampling flips them at every edge: they are not whitecaps or glint)
+    # two pixels along quays and hulls present at both dates (the mixed pixel, and the one AFTER's resampling
+    # spreads the edge over: a sub-pixel registration residual flips them at every edge, and they are not whitecaps
+    # or glint)
     rate = _local_rate(
-        (gone | came) & ~ndi.binary_dilation(land),
+        (gone | came) & ~ndi.binary_dilation(land, iterations=2),
         water,
         ndi.binary_dilation(regions, iterations=r + 1),
         cfg.berth_clutter_window_m / px,
