@@ -15,7 +15,8 @@ Two things also flip water to non-water and are refused on evidence, not on size
 - *sea clutter and boats under way*: whitecaps and glint flip small patches everywhere on rough water, and a
   small boat's wake makes a hull-sized bright streak. Regions are opened with a disk of ``berth_min_beam_m``
   (no hull is narrower), kept only where the surrounding water flipped at a low rate (``max_recover_clutter``
-  in ``berth_clutter_window_m``), and only at a *berth*: within
+  in ``berth_clutter_window_m``; flips on the two pixels along quays and hulls that stayed are registration and
+  resampling, not the sea's), and only at a *berth*: within
   ``berth_shore_m`` of something that is not water at either date (a quay, a hull that stayed). On open water
   the single-date detector sees hulls whole, with its wake cutting; at the quay it does not, and this is for it.
 

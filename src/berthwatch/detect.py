@@ -8,8 +8,8 @@ Vessels (METHODS.md sections 2-4)
     hysteresis on the root-mean-square contrast over the bands, rafted hulls are split where a seam runs
     along them, a wake is split off at the change point of the along-axis profile of the NIR share of the
     contrast (lower in foam; with a NIR band) and trimmed where the contrast fades, and every object is kept
-    or refused on physical size and shape. Confidence is a logistic combination of contrast, shape regularity
-    and size plausibility.
+    or refused on physical size and shape, and on its vegetation index where NIR exists. The confidence is the
+    probability of a learned classifier on the candidate's evidence (:mod:`berthwatch.classify`).
 Equipment (METHODS.md section 5)
     White and black top-hats with a square slightly wider than a container pick out narrow bright and dark
     objects on open pavement (land away from the water's edge and off large uniform bright roofs); objects are
@@ -92,10 +92,6 @@ def _principal_axes(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     rr, cc = np.nonzero(mask)
     u, t, *_ = principal_axes(rr, cc)
     return u, t, rr, cc
-
-
-def _logistic(x: float) -> float:
-    return 1.0 / (1.0 + math.exp(-x))
 
 
 def _touches(mask: np.ndarray, other: np.ndarray) -> bool:
@@ -659,7 +655,9 @@ def detect_vessels(
     Candidates from :func:`vessel_candidates` (masked two-sided CFAR, tuned for recall) are scored by the
     learned classifier of :mod:`berthwatch.classify` (gradient-boosted trees on the candidate evidence,
     trained on labelled Sentinel-2 ports and synthetic scenes); the probability is the confidence and objects
-    below ``config.min_confidence`` or outside the physical size limits are dropped.
+    below ``config.min_confidence`` or outside the physical size limits are dropped, and so are, with red and NIR
+    bands, candidates with a median NDVI above ``config.max_ndvi``: vegetation (mangrove and reed banks cut from a
+    river shore), which no painted hull is.
 
     Parameters
     ----------
