@@ -167,3 +167,25 @@ def test_a_shadow_cast_on_the_water_at_a_berth_is_not_a_departure(paint: str) ->
         assert got == []
     else:
         assert got and {s for s, *_ in got} == {"departed"}
+
+
+def test_a_departure_at_a_crowded_quay_is_not_taken_for_sea_clutter() -> None:
+    """A 90 m hull leaves a quay where four ships stay; AFTER is delivered at 5 m and resampled onto BEFORE's 3 m
+    grid, so the mixed pixels along the quay and the staying hulls flip between water and not-water. Those flips
+    are not sea clutter: the departure is found, alone, with its length."""
+    spec, berth = _quay_port(31, 3.0)
+    ships = [berth.place(90.0, along_m=150.0, hull="dark", present=(True, False), id="LEAVES")]
+    for k, (along, hull) in enumerate([(-170.0, "bright"), (-100.0, "grey"), (-30.0, "bright"), (60.0, "grey")]):
+        ships.append(berth.place(60.0, along_m=along, hull=hull, id=f"STAYS{k}"))
+    spec = dataclasses.replace(spec, vessels=ships)
+    d0 = synth.DateSpec(dt.date(2025, 1, 18), layout="analytic", sea_state=0.3)
+    d1 = synth.DateSpec(dt.date(2025, 1, 27), layout="analytic", sea_state=0.3, shift_px=(0.4, -0.3), pixel_size_m=5.0)
+    sp = synth.make_pair(spec, d0, d1)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = next(t for t in sp.truth if t.id == "LEAVES")
+    got = _found(pair)
+    assert [s for s, *_ in got] == ["departed"], got
+    _status, x, y, length, _heading = got[0]
+    c = truth.polygon.centroid
+    assert np.hypot(x - c.x, y - c.y) < 0.25 * truth.length_m
+    assert length == pytest.approx(truth.length_m, rel=0.1)

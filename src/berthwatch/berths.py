@@ -15,7 +15,9 @@ Two things also flip water to non-water and are refused on evidence, not on size
 - *sea clutter and boats under way*: whitecaps and glint flip small patches everywhere on rough water, and a
   small boat's wake makes a hull-sized bright streak. Regions are opened with a disk of ``berth_min_beam_m``
   (no hull is narrower), kept only where the surrounding water flipped at a low rate (``max_recover_clutter``
-  in ``recover_clutter_window_m``, as for the other recovery), and only at a *berth*: within
+  in ``berth_clutter_window_m``; flips on the two pixels along quays and hulls that stayed are registration and
+  resampling, and specks narrower than half a beam are the classifier's noise: neither is the sea's), and only at
+  a *berth*: within
   ``berth_shore_m`` of something that is not water at either date (a quay, a hull that stayed). On open water
   the single-date detector sees hulls whole, with its wake cutting; at the quay it does not, and this is for it.
 
@@ -193,9 +195,19 @@ def berth_changes(
     shore = max(1, round(cfg.berth_shore_m / px))
     pad = max(ring, shore)
     land = pair.valid & ~water
-    # (the regions' own edges, which the opening shaved off, are not background either)
+    # the sea's own flip rate (whitecaps, glint). Not counted: the regions' edges, which the opening shaved off; the
+    # two pixels along quays and hulls present at both dates (the mixed pixel, and the one AFTER's resampling
+    # spreads the edge over: a sub-pixel registration residual flips them at every edge); specks smaller than half
+    # the narrowest beam squared (the per-pixel water classifier's noise on calm water: they could not make a hull)
+    sea = (gone | came) & ~ndi.binary_dilation(land, iterations=2)
+    speck_px = round(0.5 * cfg.berth_min_beam_m**2 / px**2)
+    if speck_px > 1:
+        sea = np.asarray(morphology.remove_small_objects(sea, max_size=speck_px - 1))
     rate = _local_rate(
-        gone | came, water, ndi.binary_dilation(regions, iterations=r + 1), cfg.recover_clutter_window_m / px
+        sea,
+        water,
+        ndi.binary_dilation(regions, iterations=r + 1),
+        cfg.berth_clutter_window_m / px,
     )
     out: list[ChangedObject] = []
     for status, other in (("departed", opened["arrived"]), ("arrived", opened["departed"])):

@@ -1137,7 +1137,7 @@ def _merge_berth_changes(
         here = "before" if b.status == "departed" else "after"
         if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
             continue
-        if ev["changed_fraction"] < 0.5 * config.min_changed_fraction:
+        if ev["changed_fraction"] < 0.5 * config.min_changed_fraction or not _changed(ev, config, here):
             continue  # the pixels hardly changed: the water outline flipped on its threshold (colour drift), no hull
         b.evidence.update({k: round(float(ev[k]), 4) for k in ("ncc", "changed_fraction", "ring_z50")})
         vessels = [o for o in out if o.kind == "vessel" and not o.geometry.is_empty]
@@ -1155,6 +1155,10 @@ def _merge_berth_changes(
             o.evidence.update(b.evidence)
             if o.geometry.intersection(b.geometry).area >= config.berth_outline_agreement * o.geometry.area:
                 continue
+            rest = o.geometry.difference(b.geometry)
+            under = shapely.union_all([v.geometry for v in vessels if v.status != b.status]).intersection(rest)
+            if under.area >= 0.5 * rest.area:
+                continue  # the rest of the hull lies under a ship of the other date: only part of the berth opened
             o.geometry, o.length_m, o.width_m = b.geometry, b.length_m, b.width_m
             o.heading_deg, o.area_m2 = b.heading_deg, b.area_m2
             o.confidence = max(o.confidence, b.confidence)
