@@ -128,3 +128,16 @@ def test_info_help_has_example() -> None:
     result = CliRunner().invoke(main, ["info", "--help"])
     assert result.exit_code == 0
     assert "Examples:" in result.stdout and "berthwatch info" in result.stdout and "--json" in result.stdout
+
+
+def test_python_dash_m_runs_the_same_command_line(tmp_path: Path) -> None:
+    # ``python -m berthwatch`` where the console script is not on PATH: same program name, same exit codes
+    import subprocess
+    import sys
+
+    bad = tmp_path / "missing_2025-01-18.tif"
+    run = subprocess.run([sys.executable, "-m", "berthwatch", "info", str(bad)], capture_output=True, text=True)
+    assert run.returncode == 2
+    assert run.stderr.strip().startswith(f"berthwatch: error: {bad}: ")
+    version = subprocess.run([sys.executable, "-m", "berthwatch", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("berthwatch, version ")
