@@ -232,8 +232,9 @@ def _edge_otsu(index: np.ndarray, valid: np.ndarray, pixel_size_m: float, eviden
 
     Ports hold three kinds of surface with distinct indices (vegetation, built-up, water), so a two-class Otsu
     may split vegetation from the rest. Three-class Otsu gives two thresholds; the middle class joins the water
-    when its ``evidence`` (log NIR brightness, or log texture without NIR) is closer to the water class than to
-    the land class.
+    when it is closer to the water class than to the land class in every layer of ``evidence`` (log NIR
+    brightness; without NIR, log texture and log brightness: a smooth, empty quay is as smooth as water but far
+    brighter, and stays land).
     """
     sigma = max(1.0, _px(10.0, pixel_size_m))
     edges = feature.canny(index, sigma=sigma, mask=valid)
@@ -254,12 +255,15 @@ def _edge_otsu(index: np.ndarray, valid: np.ndarray, pixel_size_m: float, eviden
     allv = index[valid]
     fin = np.isfinite(allv)
     allv = allv[fin]
-    ev = evidence[valid][fin]
     lo, mid, hi = allv <= ta, (allv > ta) & (allv <= tb), allv > tb
     if lo.sum() < 10 or mid.sum() < 10 or hi.sum() < 10:
         return t2
-    t_lo, t_mid, t_hi = (float(np.median(ev[m])) for m in (lo, mid, hi))
-    return ta if abs(t_mid - t_hi) < abs(t_mid - t_lo) else tb
+    for layer in evidence.reshape(-1, *index.shape):
+        ev = layer[valid][fin]
+        t_lo, t_mid, t_hi = (float(np.median(ev[m])) for m in (lo, mid, hi))
+        if abs(t_mid - t_hi) >= abs(t_mid - t_lo):
+            return tb  # unlike the water in one of its evidences: the middle class is land
+    return ta
 
 
 def land_core(water: np.ndarray, *, pixel_size_m: float, config: WaterConfig = _WATER) -> np.ndarray:
@@ -356,7 +360,9 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     if method == "ndwi":
         evidence = np.log1p(np.maximum(scene.band("nir"), 0.0))
     else:
-        evidence = np.log(_local_std(scene.gray(), max(3, round(_px(30.0, px)) | 1)) + 1e-3)
+        win = max(3, round(_px(30.0, px)) | 1)
+        gray = scene.gray()
+        evidence = np.stack([np.log(_local_std(gray, win) + 1e-3), np.log(ndi.uniform_filter(gray, win) + 1e-3)])
     t = _edge_otsu(index, valid, px, evidence)
     water = (index > t) & valid
     log.debug("water index %s, threshold %.3f, raw water fraction %.3f", method, t, water.mean())
