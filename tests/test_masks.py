@@ -140,3 +140,28 @@ def test_rgb_glint_fields_on_the_open_water_are_water(seed):
         [(water, 1), (water.boundary.buffer(60.0), 0)], out_shape=scene.shape, transform=scene.transform
     ).astype(bool)
     assert water_mask(scene)[open_water].mean() > 0.95
+
+
+@pytest.mark.parametrize(("seed", "px"), [(7, 1.0), (8, 3.0)])
+def test_rgb_water_reaches_the_quays(seed, px):
+    """Visual RGB: the texture index is blurred at tens of metres and keeps off the quays by as much; the water
+    colour model brings the search domain to the quay edge, where ships moor (they are water-side objects, not
+    pieces of the land band). Measured on the strip of true water 3 to 30 m from the shore, away from objects."""
+    import datetime as dt
+
+    from rasterio.features import rasterize
+
+    from berthwatch import synth
+
+    spec = synth.PortSpec(seed=seed, width_m=1000 * px, height_m=750 * px, pixel_size_m=px, layout="quay")
+    port = synth.make_port(spec)
+    rendered = synth.render(port, synth.DateSpec(date=dt.date(2025, 1, 18), layout="visual"))
+    scene = rendered.to_scene()
+    water = port.to_crs(port.water)
+    objects = [o.polygon.buffer(10.0) for o in rendered.truth if o.kind == "vessel"]
+    strip = water.intersection(water.boundary.buffer(30.0)).difference(water.boundary.buffer(3.0))
+    near_quay = rasterize(
+        [(strip, 1)] + [(g, 0) for g in objects], out_shape=scene.shape, transform=scene.transform
+    ).astype(bool)
+    assert near_quay.sum() > 1000
+    assert water_mask(scene)[near_quay].mean() > 0.8

@@ -5,10 +5,11 @@ larger than a ship (vessels at anchor are holes in the water), plus ship-shaped 
 (a hull moored alongside a straight quay makes a bump on the land boundary; METHODS.md section 2), plus land
 narrower than a moored hull or rafted pair that juts into the water (a morphological opening by a disk of that
 width keeps the quays). Hulls lying flush along a quay stay land here: the vessel detector segments the land
-side of the shore for them (:func:`berthwatch.detect.vessel_candidates`). Water is
-found with NDWI (green vs near-infrared) when the scene has a NIR band, and from texture and brightness
-otherwise. The threshold is never one global Otsu: it is Otsu on the pixels near Canny edges of the index,
-where both classes are present in similar amounts (METHODS.md section 1).
+side of the shore for them (:func:`berthwatch.detect.vessel_candidates`). Water is found with NDWI (green vs
+near-infrared) when the scene has a NIR band, and from texture and brightness otherwise (its blurred outline
+then brought to the quay edge by a local water colour model). The threshold is never one global Otsu: it is
+Otsu on the pixels near Canny edges of the index, where both classes are present in similar amounts
+(METHODS.md section 1).
 """
 
 from __future__ import annotations
@@ -399,14 +400,19 @@ def _open_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
 def _search_water(scene: Scene, *, config: WaterConfig) -> np.ndarray:
     """Water of one date as the vessel search domain: open water with ships at anchor (land specks) filled in.
 
-    (Without NIR the blurred index keeps off the quays by a few tens of metres. Growing it with the water colour
-    model of :func:`water_extent` reaches them, but then a pier narrower than ``max_moored_width_m`` reads as a
-    rafted pair and leaves the land domain of the equipment search: the domain stays coarse.)
+    Without NIR the texture index is blurred at tens of metres and keeps off the quays by as much, so ships
+    moored there lie on the land side, where they could only be found as pieces of the shore band. The water
+    colour model of :func:`water_extent` brings the outline to the quay edge. (The price: a pier narrower than
+    ``max_moored_width_m`` now reads as a rafted pair, as it always did with NDWI, and leaves the land domain of
+    the equipment search.)
     """
     water = _open_water(scene, config=config)
-    water = _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
     if scene.has("nir") and scene.has("green"):
-        return water  # NDWI is a physical ratio: glint and whitecaps stay water
+        return _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)  # NDWI: glint stays water
+    colour = _colour_water(scene, water, config=config)
+    if colour is not None:
+        water |= colour
+    water = _fill_ships(water, pixel_size_m=scene.pixel_size_m, config=config)
     return _fill_water_coloured(scene, water, config=config)
 
 
