@@ -9,7 +9,7 @@ import json
 import numpy as np
 import pytest
 from rasterio import features as rfeatures
-from shapely.geometry import Point
+from shapely.geometry import Point, Polygon
 
 from _scenes import BRIGHT, LAND, Canvas, rect
 from berthwatch import classify, synth
@@ -346,3 +346,26 @@ def test_real_busan_recall_floor(real_data):
     dets = _vessels(res)
     found = sum(any(d.geometry.intersects(t.buffer(15.0)) for d in dets) for t in truth)
     assert found / len(truth) >= 0.15  # leave-one-port-out recall (see the report for the measured figures)
+
+
+def test_pieces_of_one_ship_give_one_detection_but_rafted_hulls_two():
+    """A ship's hull and its shadow (or its superstructure, or the shore-band half of a moored hull) can come out
+    as two candidates whose footprints overlap: only the more confident is reported. Hulls rafted side by side
+    touch along their length, and both stay."""
+    from berthwatch.detect import _suppress_overlaps
+    from berthwatch.models import Detection
+
+    def det(corners, conf):
+        geom = Polygon(corners)
+        return Detection(geom, "vessel", conf, 100.0, 16.0, 90.0, geom.area)
+
+    hull = rect(500, 500, 100, 16, 90)
+    hull_and_shadow = rect(500, 506, 100, 28, 90)  # the hull and its shadow beside it
+    superstructure = rect(540, 500, 12, 14, 90)
+    rafted = rect(500, 485, 100, 16, 90)  # alongside the first hull (outlines overlap by a metre)
+    kept = _suppress_overlaps(
+        [det(hull_and_shadow, 0.95), det(hull, 0.9), det(superstructure, 0.85), det(rafted, 0.8)], 0.5
+    )
+    assert [d.confidence for d in kept] == [0.95, 0.8]
+    hull_first = _suppress_overlaps([det(hull, 0.95), det(hull_and_shadow, 0.9), det(rafted, 0.8)], 0.5)
+    assert [d.confidence for d in hull_first] == [0.95, 0.8]

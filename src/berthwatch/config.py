@@ -69,6 +69,8 @@ class VesselConfig:
     min_confidence: float = 0.8  # detections below this classifier probability are dropped (training scenes are
     # class-balanced, so probabilities run high; 0.8 maximised leave-one-port-out F1 on sen2ships and bench F1)
     max_ndvi: float = 0.3  # candidates whose median NDVI is above this are vegetation, not hulls (needs red + NIR)
+    max_overlap: float = 0.5  # a detection overlapping a more confident one by this share of the smaller footprint
+    # is a piece of the same ship (hull and its shadow, superstructure, the shore-band half): dropped
     shore_band_m: float = 60.0  # land this close to water is segmented for hulls alongside quays (0: off)
     shore_segment_scale: float = 100.0  # Felzenszwalb scale for that segmentation (contrast units; larger: bigger)
     shore_min_region_m2: float = 16.0  # smallest region of that segmentation (about the smallest hull reported)

@@ -691,8 +691,36 @@ def detect_vessels(
         if det is not None:
             dets.append(det)
     dets.sort(key=lambda d: -d.confidence)
-    log.debug("vessels: %d candidates, %d kept (pixel %.2f m)", len(cands), len(dets), px)
-    return dets
+    kept = _suppress_overlaps(dets, config.max_overlap)
+    log.debug("vessels: %d candidates, %d kept (%d overlapping) (pixel %.2f m)", len(cands), len(kept),
+              len(dets) - len(kept), px)  # fmt: skip
+    return kept
+
+
+def _suppress_overlaps(dets: list[Detection], max_overlap: float) -> list[Detection]:
+    """Greedy non-maximum suppression on footprints, most confident first.
+
+    Candidates are disjoint sets of pixels, but one ship can still give two: its hull and its shadow on the water
+    cut apart, a bright superstructure separated from a dark hull, or the water-side part of a moored hull beside
+    the shore-band region of the same hull. Their oriented rectangles overlap; hulls rafted side by side only
+    touch. A detection whose overlap with a kept one exceeds ``max_overlap`` of the smaller footprint is dropped.
+    """
+    if max_overlap >= 1.0 or len(dets) < 2:
+        return dets
+    geoms = np.array([d.geometry for d in dets], dtype=object)
+    tree = shapely.STRtree(geoms)
+    kept: list[int] = []
+    dropped = np.zeros(len(dets), dtype=bool)
+    for i, g in enumerate(geoms):
+        if dropped[i]:
+            continue
+        kept.append(i)
+        for j in tree.query(g, predicate="intersects"):
+            if j > i and not dropped[j]:
+                smaller = min(shapely.area(g), shapely.area(geoms[j]))
+                share = shapely.area(shapely.intersection(g, geoms[j])) / max(smaller, 1e-9)
+                dropped[j] = share > max_overlap
+    return [dets[i] for i in kept]
 
 
 def _vessel_detection(c: VesselCandidate, prob: float, scene: Scene, *, config: VesselConfig) -> Detection | None:
