@@ -692,8 +692,13 @@ def detect_vessels(
             dets.append(det)
     dets.sort(key=lambda d: -d.confidence)
     kept = _suppress_overlaps(dets, config.max_overlap)
-    log.debug("vessels: %d candidates, %d kept (%d overlapping) (pixel %.2f m)", len(cands), len(kept),
-              len(dets) - len(kept), px)  # fmt: skip
+    log.debug(
+        "vessels: %d candidates, %d kept, %d overlapping (pixel %.2f m)",
+        len(cands),
+        len(kept),
+        len(dets) - len(kept),
+        px,
+    )
     return kept
 
 
