@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import datetime as dt
 import json
 import pickle
@@ -43,7 +44,7 @@ import numpy as np
 from _common import DEFAULT_REAL, ROOT, fmt, redelivered
 from accuracy import DETECT_CASES, SceneCase, _synth_scene, load_sen2ships_truth, mark_unresolvable, shore_touching
 from berthwatch.config import Settings
-from berthwatch.detect import FEATURE_NAMES, _vessel_detection, vessel_candidates
+from berthwatch.detect import FEATURE_NAMES, _suppress_overlaps, _vessel_detection, vessel_candidates
 from berthwatch.evaluate import combine, evaluate
 from berthwatch.masks import water_mask
 from berthwatch.models import Detection
@@ -221,7 +222,9 @@ def write_table(scenes: list[SceneRows], path: Path, *, max_negatives: int, max_
 def _score(s: SceneRows, prob: np.ndarray, threshold: float) -> Any:
     from berthwatch.report import objects_feature_collection
 
-    keep = [d for d, p in zip(s.dets, prob, strict=True) if p >= threshold]
+    # as detect_vessels: candidates above the threshold, most probable first, overlapping ones suppressed
+    keep = [dataclasses.replace(d, confidence=float(p)) for d, p in zip(s.dets, prob, strict=True) if p >= threshold]
+    keep = _suppress_overlaps(sorted(keep, key=lambda d: -d.confidence), Settings().vessel.max_overlap)
     return evaluate(objects_feature_collection(keep, s.crs), s.truth, kinds=("vessel",))
 
 
