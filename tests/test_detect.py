@@ -169,6 +169,35 @@ def test_rafted_pair_gives_two_detections(px):
         _check_measures(d, t)
 
 
+@pytest.mark.parametrize(("px", "heading"), [(1.0, 30.0), (1.0, 120.0), (2.0, 30.0)])
+def test_visual_only_v_wake_is_replaced_by_the_hull_at_its_apex(px, heading):
+    # without NIR a dark tug, its Kelvin arms and its turbulent trail form one hollow V ~110 m x 80 m; the
+    # geometric rule keeps the hull at the V's apex
+    vs = [synth.VesselSpec(0.0, 40.0, 30.0, heading_deg=heading, subtype="tug", hull="dark", underway=True)]
+    _port, scene, (t,) = _synth_scene(vs, px=px, size_m=(360.0, 360.0), bands="visual")
+    cands = vessel_candidates(scene, water_mask(scene) & scene.valid, valid=scene.valid)
+    g = t.polygon
+    k = max(cands, key=lambda k: _footprint(k.mask, k.r0, k.c0, scene).intersection(g).area)
+    f = _footprint(k.mask, k.r0, k.c0, scene)
+    assert f.intersection(g).area / f.union(g).area > 0.5
+    assert k.features["length_m"] == pytest.approx(t.length_m, rel=0.25)
+
+
+def test_v_wake_rule_leaves_convex_hulls_alone():
+    # a moored hull (a rectangle) and a hull with its shadow beside it (an L / parallelogram) are not V's
+    from berthwatch.config import VesselConfig
+    from berthwatch.detect import _cut_v_wake
+
+    rng = np.random.default_rng(0)
+    z = rng.normal(0.0, 1.0, (120, 120)) + 6.0
+    rectangle = np.zeros((120, 120), bool)
+    rectangle[50:62, 10:110] = True
+    with_shadow = rectangle.copy()
+    with_shadow[62:68, 14:112] = True  # shadow cast on the water along one side, slightly offset
+    for m in (rectangle, with_shadow):
+        assert _cut_v_wake(m, z, px_m=1.0, config=VesselConfig()) is m
+
+
 @pytest.mark.xfail(reason="unsolved: a small fast ferry with a long wake is rejected or lengthened", strict=False)
 def test_vessel_under_way_is_not_lengthened_by_its_wake():
     vs = [synth.VesselSpec(0.0, 0.0, 60.0, heading_deg=30.0, subtype="ferry", underway=True)]

@@ -62,6 +62,14 @@ class VesselConfig:
     wake_split_gain: float = 0.5  # hull/wake split: the two stretches explain at least this share of the
     # along-axis profile's variance (a real change, not noise along one hull)
     wake_min_hull_beams: float = 1.0  # the hull kept by a split is at least this many beams long
+    # V-shaped wake without NIR (detect._cut_v_wake): hull + Kelvin arms + trail segmented as one hollow V
+    v_max_solidity: float = 0.6  # a V fills at most this share of its convex hull (a hull, even with shadow, ~0.8+)
+    v_open_ratio: float = 2.5  # its far end is at least this x wider across the axis than its apex end
+    v_min_half_angle_deg: float = 8.0  # and it opens at least this much (Kelvin arms: 19.5 deg)
+    v_arm_beams: float = 9.0  # the arms leave the hull's sides by its stern (they may run along the hull)
+    v_split_gain: float = 0.4  # the hull/foam change along the central branch explains this share of variance
+    v_min_hull_beams: float = 2.0  # a hull is at least this many beams long (vessels: length/beam >= ~3)
+    v_max_hull_beams: float = 9.0  # and at most this many (slender hulls, ~ L/B 8)
     min_rafted_beam_m: float = 6.0  # a blob is tested for rafted hulls only if at least twice this wide
     rafted_max_elongation: float = 4.5  # blobs more elongated than this are single hulls
     rafted_seam_contrast: float = 1.0  # seam/step strength (in units of the object's contrast spread)

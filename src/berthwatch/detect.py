@@ -304,6 +304,115 @@ def _cut_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, co
     return _largest_part(mask, rr, cc, (bins >= a) & (bins <= b))
 
 
+def _runs(occ: np.ndarray) -> list[tuple[int, int]]:
+    """Start and stop (exclusive) of the runs of True in a 1-d boolean array."""
+    d = np.diff(np.concatenate([[0], occ.astype(np.int8), [0]]))
+    return list(zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist(), strict=True))
+
+
+def _cut_v_wake(mask: np.ndarray, zvis: np.ndarray, *, px_m: float, config: VesselConfig) -> np.ndarray:
+    """Without NIR, replace a V-shaped wake blob (hull, Kelvin arms and turbulent trail) by the hull at its apex.
+
+    A hull under way and its foam form one hollow V: the Kelvin arms leave the bow at about 19.5 degrees each
+    side of the track and the trail widens behind the stern, so the blob is narrow at one end of its long axis
+    (the apex, the bow) and opens away from it. Moored or anchored hulls (with their shadow) are convex and do
+    not open into separate branches. The rule examines only blobs at least 3 x ``min_length_m`` long that
+    (1) fill at most ``v_max_solidity`` of their convex hull, (2) open from the apex end (median across-axis
+    extent of the fifth of the length there) to their widest point by at least ``v_open_ratio`` x, at a
+    half-angle of at least ``v_min_half_angle_deg``, and (3) split into separate branches across the axis (the
+    arms leaving the hull) within ``v_arm_beams`` beams of the apex. The central branch is followed from the
+    apex (the beam is its median width where the branches separate); the hull is its stretch from the apex to
+    where the mean visible contrast along it changes (hull -> foam of the trail: a least-squares change point
+    explaining ``v_split_gain`` of the variance, or a dark stretch followed by a bright one), searched within
+    ``v_max_hull_beams`` beams and the first half of the V, and at least ``v_min_hull_beams`` beams long.
+    Without such a change (e.g. a bright hull as bright as its foam) the blob is left whole.
+    """
+    rr, cc = np.nonzero(mask)
+    if rr.size < 20:
+        return mask
+    u, t, *_ = principal_axes(rr, cc)
+    length_m = (float(np.ptp(u)) + 1.0) * px_m
+    if length_m < 3.0 * config.min_length_m:
+        return mask
+    # (1) hollow: a V fills little of its convex hull
+    hull_area = MultiPoint(np.column_stack([cc, rr]).astype(float)).convex_hull.buffer(0.5, join_style="mitre").area
+    if rr.size / max(hull_area, 1.0) > config.v_max_solidity:
+        return mask
+    nb = int(np.ptp(u)) + 1
+    bins = np.clip(np.floor(u - u.min()).astype(int), 0, nb - 1)
+    tb = np.floor(t - t.min()).astype(int)
+    nt = int(tb.max()) + 1
+    # (2) narrow at one end, opening away from it: extent across the axis along the length
+    q = max(2, nb // 5)
+    ext = np.full(nb, np.nan)
+    lo_t = np.full(nb, np.inf)
+    hi_t = np.full(nb, -np.inf)
+    np.minimum.at(lo_t, bins, t)
+    np.maximum.at(hi_t, bins, t)
+    ok = np.isfinite(lo_t)
+    ext[ok] = hi_t[ok] - lo_t[ok] + 1.0
+    half = nb // 2
+    if float(np.nanmean(ext[:half])) > float(np.nanmean(ext[nb - half :])):  # the apex (narrow end) goes to bin 0
+        bins = nb - 1 - bins
+        ext = ext[::-1]
+    ext_s = ndi.median_filter(np.nan_to_num(ext, nan=0.0), size=3)
+    e_apex, far = float(np.median(ext_s[:q])), int(np.argmax(ext_s))
+    e_far = float(ext_s[far])
+    half_angle = math.degrees(math.atan2((e_far - e_apex) / 2.0, max(far - q / 2.0, 1.0)))
+    if e_far < config.v_open_ratio * e_apex or half_angle < config.v_min_half_angle_deg:
+        return mask
+    # occupancy grid: along-axis bin (from the apex) x across-axis bin; one-pixel gaps (noise) are closed
+    grid = np.zeros((nb, nt), bool)
+    grid[bins, tb] = True
+    grid = ndi.binary_closing(grid, structure=np.ones((1, 3), bool), border_value=0) | grid
+    # (3) follow the central branch from the apex; note where separate branches (>= 2 px) appear beside it
+    c = c_apex = float(np.mean(t[bins < max(2, q // 2)] - t.min()))
+    span = np.zeros((nb, 2), int)
+    nruns = np.zeros(nb, int)
+    for i in range(nb):
+        runs = _runs(grid[i])
+        if not runs:
+            break
+        nruns[i] = sum(b - a >= 2 for a, b in runs)
+        mids = [0.5 * (a + b - 1) for a, b in runs]
+        j = int(np.argmin([0.0 if a <= c < b else abs(m - c) for (a, b), m in zip(runs, mids, strict=True)]))
+        span[i] = runs[j]
+        c = mids[j]
+    width = (span[:, 1] - span[:, 0]).astype(float)
+    # the arms leave the hull's sides: separate branches in most of five consecutive bins
+    sep = np.flatnonzero(ndi.uniform_filter1d((nruns >= 2).astype(float), 5) > 0.7)
+    if sep.size == 0:
+        return mask
+    s = int(sep[0])
+    beam = float(np.median(width[s : s + max(3, int(2 * width[s]))]))
+    if beam < 2 or s > config.v_arm_beams * beam + 2:
+        return mask
+    # the hull ends where the contrast along the central branch changes (hull -> foam of the trail), within
+    # v_max_hull_beams and the first half of the V (the wake trails for longer than the hull)
+    limit = min(nb // 2, s + round(config.v_max_hull_beams * beam))
+    prof = np.zeros(limit)
+    rows = []
+    c_s = 0.5 * (span[s, 0] + span[s, 1] - 1)
+    for i in range(limit):
+        if i < s:  # before the arms leave the hull: a beam about the line from the apex to the branch at `s`
+            ci = c_apex + (c_s - c_apex) * i / max(s, 1)
+            lo_, hi_ = ci - beam / 2.0, ci + beam / 2.0 + 1.0
+        else:
+            lo_, hi_ = span[i]
+        row = (bins == i) & (tb >= lo_) & (tb < hi_)
+        rows.append(row)
+        prof[i] = float(zvis[rr[row], cc[row]].mean()) if row.any() else 0.0
+    k, gain = _change_point(prof)
+    # evidence of a hull/foam change: a clear change point, or a dark hull followed by bright foam
+    dark_to_foam = k > 0 and float(prof[:k].mean()) < 0.0 < float(prof[k:].mean())
+    if k < config.v_min_hull_beams * beam or not (gain >= config.v_split_gain or dark_to_foam):
+        return mask
+    keep = np.logical_or.reduce(rows[:k])
+    if not keep.any():
+        return mask
+    return _largest_part(mask, rr, cc, keep)
+
+
 def _largest_part(mask: np.ndarray, rr: np.ndarray, cc: np.ndarray, sel: np.ndarray) -> np.ndarray:
     """The largest connected piece of the object's pixels ``(rr, cc)`` selected by ``sel``."""
     out = np.zeros_like(mask)
@@ -392,7 +501,12 @@ def vessel_candidates(
         on_shore = i > n_water
         parts = [sub] if on_shore else _split_seam(sub, zv, px_m=px, config=config)
         for part in parts:
-            cut = part if on_shore else _cut_wake(_split_wake(part, zv, zn, config=config), zv, zn, config=config)
+            if on_shore:
+                cut = part
+            elif zn is None:
+                cut = _cut_wake(_cut_v_wake(part, zv, px_m=px, config=config), zv, zn, config=config)
+            else:
+                cut = _cut_wake(_split_wake(part, zv, zn, config=config), zv, zn, config=config)
             if cut.sum() < min_area_px:
                 continue
             feats = _candidate_features(
