@@ -7,7 +7,8 @@ Vessels (METHODS.md sections 2-4)
     statistics for crowded harbours). Bright and dark hulls are both anomalies. Candidates are grown by
     hysteresis on the root-mean-square contrast over the bands, rafted hulls are split where a seam runs
     along them, a wake is split off at the change point of the along-axis profile of the NIR share of the
-    contrast (lower in foam; with a NIR band) and trimmed where the contrast fades, and every object is kept
+    contrast (lower in foam; with a NIR band) or, without NIR, a V-shaped wake blob is cut to the hull at its
+    apex, and foam is trimmed where the contrast fades; every object is kept
     or refused on physical size and shape, and on its vegetation index where NIR exists. The confidence is the
     probability of a learned classifier on the candidate's evidence (:mod:`berthwatch.classify`).
 Equipment (METHODS.md section 5)
@@ -236,7 +237,8 @@ def _split_wake(mask: np.ndarray, zvis: np.ndarray, znir: np.ndarray | None, *, 
     ``wake_split_gain`` of the profile's variance, and the hull kept must be at least ``wake_min_hull_beams``
     beams long. (Without NIR, a split of the visible profile confirmed by a widening wake cut stationary ships
     on the real PlanetScope pairs: change F1 0.62 -> 0.50 and 0.88 -> 0.80, for no gain on the synthetic
-    bench; there only the fade rule of :func:`_cut_wake` applies.)
+    bench; there a V-shaped wake blob is cut to its apex by :func:`_cut_v_wake`, then the fade rule of
+    :func:`_cut_wake` applies.)
     """
     if znir is None:
         return mask
