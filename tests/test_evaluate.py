@@ -289,3 +289,26 @@ def test_cli_bad_file_exits_2(tmp_path: Path) -> None:
     err = res.stderr if hasattr(res, "stderr") else res.output
     lines = [ln for ln in err.strip().splitlines() if ln]
     assert len(lines) == 1 and "bad.geojson" in lines[0]
+
+
+def test_cli_truth_without_kind_takes_the_one_kind_asked(tmp_path: Path) -> None:
+    """A plain file of hand-drawn ship outlines (no `kind`) is scored as vessels with --kind vessel, refused
+    without it (exit 2, naming the file)."""
+    from click.testing import CliRunner
+
+    from berthwatch.cli import main
+
+    truth = three_truth_vessels()
+    for f in truth["features"]:
+        del f["properties"]["kind"]
+    pred = fc(feat("p1", "vessel", 2, -3, 98, 19, 1), feat("p2", "vessel", 505, 2, 148, 24, 89))
+    pp, tp = tmp_path / "pred.geojson", tmp_path / "ships.geojson"
+    pp.write_text(json.dumps(pred))
+    tp.write_text(json.dumps(truth))
+    runner = CliRunner()
+    res = runner.invoke(main, ["evaluate", str(pp), str(tp), "--json", "--kind", "vessel"])
+    assert res.exit_code == 0, res.output
+    v = json.loads(res.output)["kinds"]["vessel"]
+    assert (v["tp"], v["fp"], v["fn"]) == (2, 0, 1)
+    res = runner.invoke(main, ["evaluate", str(pp), str(tp)])
+    assert res.exit_code == 2 and "ships.geojson" in res.output and "kind" in res.output

@@ -74,14 +74,17 @@ __all__ = [
 # Inputs
 
 
-def load_feature_collection(path: str | Path) -> dict[str, Any]:
+def load_feature_collection(path: str | Path, *, default_kind: str | None = None) -> dict[str, Any]:
     """Read a GeoJSON FeatureCollection whose features each carry a ``kind``.
+
+    ``default_kind`` ("vessel" or "equipment") is given to features without one: a plain file of ship outlines
+    drawn by hand is a truth of vessels.
 
     Raises
     ------
     VectorInputError
         Naming the file when it is missing, not JSON, not a FeatureCollection, or a feature has no geometry or
-        no ``kind`` property.
+        no ``kind`` property (and no ``default_kind``).
     """
     p = Path(path)
     try:
@@ -94,6 +97,10 @@ def load_feature_collection(path: str | Path) -> dict[str, Any]:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise VectorInputError(f"not valid JSON ({exc.msg} at line {exc.lineno})", path=p) from exc
+    if default_kind is not None and isinstance(data, dict) and isinstance(data.get("features"), list):
+        for f in data["features"]:
+            if isinstance(f, dict) and isinstance(f.get("properties") or {}, dict):
+                f["properties"] = {"kind": default_kind, **(f.get("properties") or {})}
     _check_collection(data, source=p)
     return data
 

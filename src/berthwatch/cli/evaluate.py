@@ -35,7 +35,8 @@ from berthwatch.evaluate import load_feature_collection
     "kinds",
     type=click.Choice(["vessel", "equipment"]),
     multiple=True,
-    help="Score only this kind (repeatable; default: both).",
+    help="Score only this kind (repeatable; default: both). Given once, it is also the kind of every feature"
+    " without a `kind` property (a plain file of hand-drawn ship outlines: --kind vessel).",
 )
 @handle_errors
 def evaluate(pred: str, truth: str, as_json: bool, iou: float, distance_factor: float, kinds: tuple[str, ...]) -> None:
@@ -46,11 +47,13 @@ def evaluate(pred: str, truth: str, as_json: bool, iou: float, distance_factor: 
     features with `occluded: true` are neither missed nor allowed to make a prediction false.
 
     \b
-    Example:
-      berthwatch evaluate out/tartus/objects.geojson truth.geojson --kind vessel
+    Examples:
+      berthwatch evaluate out/tartus/objects.geojson truth.geojson
+      berthwatch evaluate out/sf/objects.geojson ships_epsg4326.geojson --kind vessel
     """
-    pred_fc = load_feature_collection(pred)
-    truth_fc = load_feature_collection(truth)
+    default_kind = kinds[0] if len(kinds) == 1 else None
+    pred_fc = load_feature_collection(pred, default_kind=default_kind)
+    truth_fc = load_feature_collection(truth, default_kind=default_kind)
     result = run_evaluate(
         pred_fc,
         truth_fc,
