@@ -5,7 +5,7 @@ Run from the project root::
     python bench/accuracy.py                      # everything (real data from ../shared/data/real when present)
     python bench/accuracy.py --quick              # smoke run: a few small synthetic scenes and pairs, 2 ports
     python bench/accuracy.py --real DIR --json out/accuracy.json --out out/bench_pairs
-    python bench/accuracy.py --only detect        # or: sen2ships, change, pairs (repeatable)
+    python bench/accuracy.py --only detect        # or: sen2ships, rapideye, change, pairs (repeatable)
 
 Sections
 --------
@@ -14,6 +14,8 @@ Sections
 (b) sen2ships  Sentinel-2 10 m ports with human labels: vessel P/R/F1 per port and recall on vessels that touch
                the shore (truth polygon within 20 m of land; land = NDWI <= 0 of the image itself, independent
                of the detector, see ``shore_touching``).
+(b') rapideye  the RapidEye 5 m visual clip of the San Francisco anchorage (another sensor, RGB only, four ships
+               at anchor outlined by hand): vessel P/R/F1 and length error.
 (c) change     two-date compare on synthetic pairs (misregistration, CRS/pixel-size change, haze, cloud,
                gain/offset/gamma, sun azimuth, both layouts) and nuisance-only pairs.
 (d) pairs      the real PlanetScope pairs: counts found vs the hand-made pair_changes.json; outputs written to
@@ -427,6 +429,32 @@ def _ratio(a: int, b: int) -> float | None:
     return a / b if b else None
 
 
+def run_rapideye(real: Path, settings: Settings) -> dict[str, Any] | None:
+    """(b') Detection on the RapidEye clip (``<real>/planet_rapideye_sf``), vessels scored against its outlines."""
+    from berthwatch.detect import detect
+    from berthwatch.evaluate import load_feature_collection
+    from berthwatch.io import read_scene
+    from berthwatch.report import objects_feature_collection
+
+    root = real / "planet_rapideye_sf"
+    tifs = sorted(root.glob("*.tif"))
+    if not tifs or not (root / "ships_epsg4326.geojson").is_file():
+        print(f"\n(b') RapidEye: skipped, not found: {root}")
+        return None
+    scene = read_scene(tifs[0])
+    t0 = time.perf_counter()
+    det = detect(scene, settings=settings)
+    t_det = time.perf_counter() - t0
+    truth = load_feature_collection(root / "ships_epsg4326.geojson", default_kind="vessel")
+    v = evaluate(objects_feature_collection(det.detections, scene.crs), truth, kinds=("vessel",))["vessel"]
+    print(
+        f"\n(b') RapidEye {scene.pixel_size_m:.0f} m visual, San Francisco anchorage ({tifs[0].name}): vessels truth"
+        f" {v.n_truth} pred {v.n_pred} TP {v.tp} FP {v.fp} FN {v.fn}, P {fmt(v.precision, 2)} R {fmt(v.recall, 2)}"
+        f" F1 {fmt(v.f1, 2)}, length error {fmt(v.length_error_pct, 1)} % ({t_det:.1f} s)"
+    )
+    return {"image": str(tifs[0]), "seconds_detect": round(t_det, 2), **v.to_dict(details=False)}
+
+
 # ------------------------------------------------------------------------------------------------------------
 # (c) synthetic two-date change
 
@@ -801,7 +829,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--only",
         action="append",
-        choices=["detect", "sen2ships", "change", "pairs"],
+        choices=["detect", "sen2ships", "rapideye", "change", "pairs"],
         help="run only these sections (repeatable)",
     )
     ap.add_argument(
@@ -816,7 +844,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
     )
-    sections = set(args.only or ["detect", "sen2ships", "change", "pairs"])
+    sections = set(args.only or ["detect", "sen2ships", "rapideye", "change", "pairs"])
     settings = load_settings(None, args.set)
     report: dict[str, Any] = {"quick": args.quick, "real": str(args.real), "started": dt.datetime.now().isoformat()}
     targets: list[dict[str, Any]] = []
@@ -831,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
         if res2:
             report["sen2ships"] = res2
             targets += res2["targets"]
+    if "rapideye" in sections:
+        res_re = run_rapideye(args.real, settings)
+        if res_re:
+            report["rapideye"] = res_re
     if "change" in sections:
         res3 = run_synthetic_change(QUICK_PAIRS if args.quick else PAIR_CASES, settings)
         report["synthetic_change"] = res3
