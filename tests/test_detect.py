@@ -267,6 +267,23 @@ def test_anchored_ship_on_a_hand_built_scene():
     assert heading_difference(d.heading_deg, 60) < 10
 
 
+@pytest.mark.parametrize("width_m, kept", [(24.0, True), (12.0, True), (6.0, False)])
+def test_object_thinner_than_any_hull_is_not_a_vessel(width_m, kept):
+    """A confident 120 m candidate is a vessel at 24 or 12 m beam (5 and 10 beams long) but not at 6 m (20 beams:
+    a quay edge, a boom's shadow, a wake trail), whatever its probability."""
+    from berthwatch.config import VesselConfig
+    from berthwatch.detect import VesselCandidate, _vessel_detection
+
+    scene = _harbour(1.0).scene()
+    mask = np.zeros((40, 140), bool)
+    mask[5 : 5 + round(width_m) + 1, 10:131] = True  # measured with one pixel of blur taken off
+    feats = dict.fromkeys(FEATURE_NAMES, 0.0) | {"zvis_median": 1.0, "ring_land": 0.0}
+    det = _vessel_detection(VesselCandidate(mask, 300, 600, feats), 0.99, scene, config=VesselConfig())
+    assert (det is not None) is kept
+    if det is not None:
+        assert det.length_m == pytest.approx(120.0, abs=2.0) and det.width_m == pytest.approx(width_m, abs=1.5)
+
+
 def test_shore_pieces_of_one_hull_are_joined_end_to_end_but_not_with_the_quay_or_a_rafted_neighbour():
     from berthwatch.config import VesselConfig
     from berthwatch.detect import _merge_regions

@@ -49,6 +49,9 @@ class VesselConfig:
     max_length_m: float = 450.0  # longer than the largest ships afloat: not a vessel
     max_width_m: float = 70.0
     min_width_m: float = 2.0  # narrowest hull considered (with min_length_m sets the smallest blob kept)
+    # no hull is this many beams long (ships ~3-10, with a pixel of measuring error to spare): a longer, thinner
+    # object is a quay edge, a boom's shadow or a wake trail
+    max_elongation: float = 15.0
     background_window_m: float = 600.0  # side of the window for local water statistics (wider than ships)
     low_z: float = 2.5  # hysteresis: pixels this anomalous (RMS band contrast) may belong to an object
     high_z: float = 4.0  # hysteresis: a candidate needs pixels at least this anomalous (the classifier decides)

@@ -852,6 +852,8 @@ def _vessel_detection(c: VesselCandidate, prob: float, scene: Scene, *, config: 
     length, width = max(length - px, px), max(width - px, min(px, width))
     if length < max(config.min_length_m, 2.0 * px) or length > config.max_length_m or width > config.max_width_m:
         return None
+    if length > config.max_elongation * width:
+        return None  # thinner than any hull: a quay edge, a boom's shadow, a wake trail
     n = int(c.mask.sum())
     feats = dict(c.features)
     feats["dark"] = float(feats["zvis_median"] < 0)  # most of the hull darker than the water
