@@ -255,22 +255,26 @@ def test_bad_thresholds() -> None:
 # --- CLI ----------------------------------------------------------------------------------------------------
 
 
-def test_cli_table_and_json(tmp_path: Path) -> None:
+def _run_evaluate(tmp_path: Path, pred: dict[str, Any], truth: dict[str, Any], *args: str, truth_name: str = "truth"):
+    """``berthwatch evaluate`` on the two collections written to ``tmp_path``; the click result."""
     from click.testing import CliRunner
 
     from berthwatch.cli import main
 
-    pred, truth = two_date_case()
-    pp, tp = tmp_path / "pred.geojson", tmp_path / "truth.geojson"
+    pp, tp = tmp_path / "pred.geojson", tmp_path / f"{truth_name}.geojson"
     pp.write_text(json.dumps(pred))
     tp.write_text(json.dumps(truth))
-    runner = CliRunner()
-    res = runner.invoke(main, ["evaluate", str(pp), str(tp), "--json", "--kind", "vessel"])
+    return CliRunner().invoke(main, ["evaluate", str(pp), str(tp), *args])
+
+
+def test_cli_table_and_json(tmp_path: Path) -> None:
+    pred, truth = two_date_case()
+    res = _run_evaluate(tmp_path, pred, truth, "--json", "--kind", "vessel")
     assert res.exit_code == 0, res.output
     d = json.loads(res.output)
     assert list(d["kinds"]) == ["vessel"]
     assert d["kinds"]["vessel"]["tp"] == 4 and d["kinds"]["vessel"]["status_accuracy"] == 0.5
-    res = runner.invoke(main, ["evaluate", str(pp), str(tp), "--iou", "0.5"])
+    res = _run_evaluate(tmp_path, pred, truth, "--iou", "0.5")
     assert res.exit_code == 0, res.output
     assert "vessel" in res.output and "equipment" in res.output and "IoU >= 0.5" in res.output
 
@@ -294,21 +298,13 @@ def test_cli_bad_file_exits_2(tmp_path: Path) -> None:
 def test_cli_truth_without_kind_takes_the_one_kind_asked(tmp_path: Path) -> None:
     """A plain file of hand-drawn ship outlines (no `kind`) is scored as vessels with --kind vessel, refused
     without it (exit 2, naming the file)."""
-    from click.testing import CliRunner
-
-    from berthwatch.cli import main
-
     truth = three_truth_vessels()
     for f in truth["features"]:
         del f["properties"]["kind"]
     pred = fc(feat("p1", "vessel", 2, -3, 98, 19, 1), feat("p2", "vessel", 505, 2, 148, 24, 89))
-    pp, tp = tmp_path / "pred.geojson", tmp_path / "ships.geojson"
-    pp.write_text(json.dumps(pred))
-    tp.write_text(json.dumps(truth))
-    runner = CliRunner()
-    res = runner.invoke(main, ["evaluate", str(pp), str(tp), "--json", "--kind", "vessel"])
+    res = _run_evaluate(tmp_path, pred, truth, "--json", "--kind", "vessel", truth_name="ships")
     assert res.exit_code == 0, res.output
     v = json.loads(res.output)["kinds"]["vessel"]
     assert (v["tp"], v["fp"], v["fn"]) == (2, 0, 1)
-    res = runner.invoke(main, ["evaluate", str(pp), str(tp)])
+    res = _run_evaluate(tmp_path, pred, truth, truth_name="ships")
     assert res.exit_code == 2 and "ships.geojson" in res.output and "kind" in res.output
