@@ -198,6 +198,34 @@ def test_v_wake_rule_leaves_convex_hulls_alone():
         assert _cut_v_wake(m, z, px_m=1.0, config=VesselConfig()) is m
 
 
+@pytest.mark.parametrize("px", [0.5, 3.0, 10.0])
+@pytest.mark.parametrize("heading", [0.0, 30.0, 90.0])
+def test_end_contrast_tells_a_finite_hull_from_a_piece_of_a_longer_structure(px, heading):
+    # a bright 120 m x 20 m hull alone on the water, and the outer 120 m of a 600 m breakwater as bright: past one
+    # end of that piece lies water, past the other more breakwater
+    from berthwatch.config import VesselConfig
+    from berthwatch.detect import _end_contrast
+
+    n = round(900 / px)
+    rr, cc = np.indices((n, n)) + 0.5
+    a = np.radians(heading)
+    u = (cc - n / 2) * np.sin(a) - (rr - n / 2) * np.cos(a)  # along the heading (clockwise from north), pixels
+    t = (cc - n / 2) * np.cos(a) + (rr - n / 2) * np.sin(a)
+    rng = np.random.default_rng(1)
+    values = []
+    for structure_m in (120.0, 600.0):
+        z = rng.normal(0.0, 1.0, (3, n, n))
+        body = (u * px >= -60.0) & (u * px <= structure_m - 60.0) & (np.abs(t) * px <= 10.0)
+        z[:, body] += np.array([8.0, 9.0, 6.0])[:, None]
+        piece = (np.abs(u) * px <= 60.0) & (np.abs(t) * px <= 10.0)
+        r0, c0 = (int(v.min()) for v in np.nonzero(piece))
+        sl = np.s_[r0 : r0 + 600, c0 : c0 + 600]
+        values.append(_end_contrast(piece[sl], r0, c0, z, px_m=px, config=VesselConfig()))
+    hull, breakwater = values
+    assert hull > 0.7
+    assert breakwater < 0.5 * hull
+
+
 @pytest.mark.xfail(reason="unsolved: a small fast ferry with a long wake is rejected or lengthened", strict=False)
 def test_vessel_under_way_is_not_lengthened_by_its_wake():
     vs = [synth.VesselSpec(0.0, 0.0, 60.0, heading_deg=30.0, subtype="ferry", underway=True)]

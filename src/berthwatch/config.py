@@ -91,6 +91,7 @@ class VesselConfig:
     shore_merge_fill: float = 0.7  # ... and anomalous ones joined end to end whose union fills this much of its
     # moment rectangle (one hull cut by a crane boom or a deck shadow; 0: off)
     ring_m: float = 20.0  # ring around a candidate where water contrast and shore contact are measured
+    end_strip_m: float = 20.0  # depth of the strips past a candidate's ends compared with it (a breakwater continues)
     clutter_window_m: float = 300.0  # window for the share of anomalous water pixels (sea clutter) near a candidate
 
 

@@ -136,6 +136,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "wake_cut",
     "split",
     "shore_region",
+    "end_contrast",
 )
 
 
@@ -415,6 +416,39 @@ def _cut_v_wake(mask: np.ndarray, zvis: np.ndarray, *, px_m: float, config: Vess
     return _largest_part(mask, rr, cc, keep)
 
 
+def _end_contrast(mask: np.ndarray, r0: int, c0: int, z: np.ndarray, *, px_m: float, config: VesselConfig) -> float:
+    """How unlike the object the image is just beyond its two ends, the less unlike end counted (0: alike).
+
+    A hull is a finite object: past its bow and its stern lie water, a quay or another hull, not more of itself.
+    A piece cut from a longer structure - a breakwater, a pier, a quay apron, a strip of coast - continues past
+    at least one of its ends. For each end, the mean band contrasts ``z`` of a strip beyond it (as wide as the
+    object across its axis, ``end_strip_m`` deep but at least two pixels and at most a quarter of the length)
+    are compared with the object's own: root mean square difference over the bands, relative to the object's
+    root mean square contrast. Returns the smaller of the two (NaN when no end lies inside the image).
+    """
+    rr, cc = np.nonzero(mask)
+    u, t, x0, y0, major = principal_axes(rr, cc)
+    length = float(np.ptp(u)) + 1.0
+    depth = max(2.0, min(config.end_strip_m / px_m, 0.25 * length))
+    reach = math.ceil(0.5 * length + depth + 1.0)
+    rows = np.arange(max(0, r0 + round(y0) - reach), min(z.shape[1], r0 + round(y0) + reach + 1))
+    cols = np.arange(max(0, c0 + round(x0) - reach), min(z.shape[2], c0 + round(x0) + reach + 1))
+    gr, gc = np.meshgrid(rows - r0 - y0, cols - c0 - x0, indexing="ij")
+    uu = gc * major[0] + gr * major[1]
+    tt = -gc * major[1] + gr * major[0]
+    across = (tt >= t.min() - 0.5) & (tt <= t.max() + 0.5)
+    inside = z[:, rr + r0, cc + c0].mean(axis=1)
+    scale = float(np.sqrt(np.mean(inside**2))) + 1e-6
+    diffs = []
+    for past in (uu - u.max() - 0.5, u.min() - 0.5 - uu):
+        sel = (past > 0) & (past <= depth) & across
+        if sel.any():
+            ir, ic = np.nonzero(sel)
+            beyond = z[:, rows[0] + ir, cols[0] + ic].mean(axis=1)
+            diffs.append(float(np.sqrt(np.mean((inside - beyond) ** 2))) / scale)
+    return min(diffs) if diffs else math.nan
+
+
 def _largest_part(mask: np.ndarray, rr: np.ndarray, cc: np.ndarray, sel: np.ndarray) -> np.ndarray:
     """The largest connected piece of the object's pixels ``(rr, cc)`` selected by ``sel``."""
     out = np.zeros_like(mask)
@@ -531,6 +565,7 @@ def vessel_candidates(
             feats["wake_cut"] = float(part.sum() - cut.sum()) / max(1.0, float(part.sum()))
             feats["split"] = float(len(parts) > 1)
             feats["shore_region"] = float(on_shore)
+            feats["end_contrast"] = _end_contrast(cut, r0, c0, z, px_m=px, config=config)
             if vegetation_index:  # (evidence for the vegetation rule, not a classifier feature)
                 feats["ndvi"] = _ndvi(scene, (slice(r0, r1), slice(c0, c1)), cut)
             out.append(VesselCandidate(mask=cut, r0=r0, c0=c0, features=feats))
