@@ -3,8 +3,8 @@
 The masked CFAR of :mod:`berthwatch.detect` proposes candidates with high recall; a gradient-boosted tree
 ensemble (:class:`sklearn.ensemble.HistGradientBoostingClassifier`, fixed ``random_state``) on their evidence
 (:data:`berthwatch.detect.FEATURE_NAMES`: size in metres and pixels, shape, signed band contrasts, NIR/visible
-ratio, ring contrast, shore contact, sea clutter, pixel size) tells vessels from whitecaps, glint, wakes,
-breakwater ends and quay fragments. Its probability is the detection confidence.
+ratio, ring contrast, shore contact, sea clutter, contrast past the ends, pixel size) tells vessels from
+whitecaps, glint, wakes, breakwater ends and quay fragments. Its probability is the detection confidence.
 
 The package ships the *training table* (``berthwatch/data/vessel_candidates.csv``: one row per candidate with
 its features, label, group and source), not a fitted model: the model is fitted from the table on first use

@@ -471,7 +471,7 @@ def vessel_candidates(
     Every band is a two-sided contrast against local water statistics (:func:`contrast_bands`); candidates are
     grown by hysteresis on the root-mean-square contrast, holes filled, rafted hulls split at a seam, foam cut
     off the ends, and each part described by ``FEATURE_NAMES`` (size, shape, signed contrast per band group,
-    NIR/visible ratio, ring contrast, shore contact, local sea clutter, pixel size).
+    NIR/visible ratio, ring contrast, shore contact, local sea clutter, contrast past the ends, pixel size).
 
     Parameters
     ----------
