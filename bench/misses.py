@@ -41,6 +41,7 @@ from typing import Any
 
 import numpy as np
 import shapely
+from shapely.geometry import shape
 
 from _common import DEFAULT_REAL, fmt, print_table, write_json
 from accuracy import DETECT_CASES, PAIR_CASES, _synth_pair, _synth_scene, load_sen2ships_truth, shore_touching
@@ -84,7 +85,14 @@ def _setting(o: Any) -> str:
 
 
 def _class(o: Any, cands: list[tuple[Any, float, bool]], threshold: float) -> tuple[str, float | None]:
-    near = [(p, shore) for g, p, shore in cands if _near(g, o.polygon, o.length_m)]
+    return _class_at(o.polygon, o.length_m, cands, threshold)
+
+
+def _class_at(
+    truth: Any, length_m: float, cands: list[tuple[Any, float, bool]], threshold: float
+) -> tuple[str, float | None]:
+    """The class of a truth footprint ``truth`` of that length among the candidates, and its best probability."""
+    near = [(p, shore) for g, p, shore in cands if _near(g, truth, length_m)]
     if not near:
         return "none", None
     p, shore = max(near)
@@ -141,8 +149,6 @@ def run_detect(seeds: set[int] | None, settings: Settings, listing: bool) -> dic
 
 
 def run_sen2ships(real: Path, settings: Settings, listing: bool) -> dict[str, Any] | None:
-    from shapely.geometry import shape
-
     root = real / "sen2ships"
     if not root.is_dir():
         print(f"\n(b) sen2ships: skipped, folder not found: {root}")
@@ -160,17 +166,7 @@ def run_sen2ships(real: Path, settings: Settings, listing: bool) -> dict[str, An
         lengths = [oriented_measures(g, ground_scale=scene.ground_scale)[0] for g in geoms]
         counts = collections.Counter[tuple[str, str]]()
         for f, g, length in zip(truth["features"], geoms, lengths, strict=True):
-            near = [(p, sh) for c, p, sh in cands if _near(c, g, length)]
-            p_best, sh_best = max(near) if near else (None, False)
-            cls = (
-                "none"
-                if p_best is None
-                else "found"
-                if p_best >= threshold
-                else "refused-shore"
-                if sh_best
-                else "refused-water"
-            )
+            cls, p_best = _class_at(g, length, cands, threshold)
             where = "shore" if f["properties"]["id"] in shore else "open"
             counts[(where, cls)] += 1
             if listing and cls != "found":
