@@ -213,10 +213,11 @@ def run_change(seeds: set[int] | None, settings: Settings, listing: bool) -> dic
             continue
         sb, sa, truth, _port = _synth_pair(case)
         pair, changes = compare_scenes(sb.to_scene(), sa.to_scene(), settings=settings)
-        water = union_water(pair.before, pair.after, config=settings.water)
+        scene_before, scene_after = pair.detection_scenes  # each date with all its own bands, as compare searches
+        water = union_water(scene_before, scene_after, config=settings.water)
         cands = {
-            "departed": _candidates(pair.before, water, settings),
-            "arrived": _candidates(pair.after, water, settings),
+            "departed": _candidates(scene_before, water, settings),
+            "arrived": _candidates(scene_after, water, settings),
         }
         reported = [(ob.geometry, ob.status) for ob in changes.objects if ob.kind == "vessel"]
         counts = collections.Counter[tuple[str, str]]()

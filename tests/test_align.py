@@ -275,6 +275,42 @@ def test_band_roles_common_to_both_dates(world: np.ndarray) -> None:
     assert abs(float(np.median(red)) - float(np.median(pair.before.band("red")[pair.valid]))) < 3.0
 
 
+def test_each_date_keeps_its_own_bands_for_detection(world: np.ndarray) -> None:
+    """A NIR band only AFTER has is dropped from the comparison, not from AFTER's own detection scene: that one
+    is on the common grid, co-registered like the compared bands, in AFTER's own radiometry."""
+    b = _scene(world, BEFORE_T, (256, 256), bands=("red", "green", "blue"), dtype=np.uint8, name="visual.tif")
+    a = _scene(
+        world,
+        Affine(0.8, 0, 500_000, 0, -0.8, 3_800_000),
+        (360, 360),
+        bands=("blue", "green", "red", "nir"),
+        gain=40.0,
+        dtype=np.uint16,
+        shift_m=(3.0, -2.0),
+        seed=2,
+        name="analytic.tif",
+    )
+    pair = align(b, a)
+    own_b, own_a = pair.detection_scenes
+    assert pair.before_own is None and own_b is pair.before  # BEFORE has nothing beyond the common bands
+    assert own_a.bands == ("blue", "green", "red", "nir")
+    assert own_a.shape == pair.before.shape and own_a.transform == pair.before.transform
+    assert np.array_equal(own_a.valid, pair.after.valid)
+    # same content as the compared (normalised) AFTER red, in AFTER's own scale: a linear relation, gain ~ 40
+    m = pair.valid
+    red_own, red_cmp = own_a.band("red")[m].astype(np.float64), pair.after.band("red")[m].astype(np.float64)
+    assert np.corrcoef(red_own, red_cmp)[0, 1] > 0.999
+    assert np.median(red_own) / np.median(pair.before.band("red")[m]) == pytest.approx(40.0, rel=0.1)
+    # and the co-registration was applied to it: it lines up with BEFORE as well as the compared bands do
+    ncc_own = np.corrcoef(red_own, pair.before.band("red")[m].astype(np.float64))[0, 1]
+    assert ncc_own > 0.98
+    # the reverse order: BEFORE has the NIR band, AFTER none
+    rev = align(a.with_(path=Path("analytic_first.tif")), b)
+    assert rev.after_own is None and rev.before_own is not None
+    assert rev.detection_scenes[0].bands == ("blue", "green", "red", "nir")
+    assert rev.before.bands == ("blue", "green", "red")
+
+
 def test_no_common_band_role_compares_gray(world: np.ndarray) -> None:
     b = _scene(world, BEFORE_T, (256, 256), bands=("red", "green", "blue"))
     a = _scene(world, BEFORE_T, (256, 256), bands=("nir",), seed=2).with_(bands=("pan",))

@@ -365,3 +365,32 @@ def test_hull_water_like_at_the_other_date_changed_though_few_pixels_changed() -
     assert not _changed({**ev, "contrast_after": 1.5}, cfg, "after")  # too faint to tell
     land = {**ev, "ground_contrast_before": 0.5, "ground_contrast_after": 6.0, "ground_shift_z": 0.0}
     assert not _changed(land, cfg, "after")  # equipment: too few changed pixels
+
+
+@pytest.mark.parametrize(("heading", "layouts"), [(30.0, ("visual", "analytic")), (120.0, ("visual", "analytic")),
+                                                  (120.0, ("analytic", "visual"))])  # fmt: skip
+def test_vessel_under_way_at_the_date_with_nir_is_cut_from_its_wake(heading: float, layouts: tuple[str, str]) -> None:
+    """A visual product against an analytic one (3 m): the dates are compared on their common RGB bands, but the
+    analytic date is searched with its NIR band too, where foam is dark and a hull is not. A dark tug under way
+    (30 m, with a wake three hull lengths long) present only at that date is one change, measured on its hull;
+    searched on RGB alone it was its hull and wake (about 90 m, centred 40 m astern) or not a change at all."""
+    from berthwatch import synth
+    from berthwatch.pipeline import compare_scenes
+
+    arrives = layouts[1] == "analytic"
+    tug = synth.VesselSpec(x=0.0, y=0.0, length_m=30.0, heading_deg=heading, subtype="tug", hull="dark",
+                           underway=True, present=(False, True) if arrives else (True, False))  # fmt: skip
+    spec = synth.PortSpec(seed=7, width_m=900, height_m=700, pixel_size_m=3.0, layout="open_sea", equipment=[],
+                          distractors=False, vessels=[tug])  # fmt: skip
+    sp = synth.make_pair(
+        spec,
+        synth.DateSpec(dt.date(2025, 1, 18), layout=layouts[0]),
+        synth.DateSpec(dt.date(2025, 1, 27), layout=layouts[1], shift_px=(1.5, -2.0)),
+    )
+    pair, changes = compare_scenes(sp.before.to_scene(), sp.after.to_scene(), settings=Settings())
+    assert "nir" not in pair.before.bands and "nir" in pair.detection_scenes[1 if arrives else 0].bands
+    (t,) = [o for o in sp.truth if o.kind == "vessel"]
+    near = [o for o in changes.objects if o.kind == "vessel" and o.geometry.centroid.distance(t.polygon.centroid) < 60]
+    assert [o.status for o in near] == ["arrived" if arrives else "departed"]
+    assert near[0].geometry.centroid.distance(t.polygon.centroid) <= t.length_m / 2
+    assert near[0].length_m == pytest.approx(t.length_m, rel=0.25)

@@ -587,6 +587,7 @@ def align(
             f"align.max_shift_m = {config.max_shift_m:g} m; refusing to apply it",
             path=names,
         )
+    a_transform = after.transform  # AFTER's georeferencing, corrected by the shift below when it is applied
     if flagged:
         message = (
             f"co-registration not applied: too little stable structure agreeing on one shift within "
@@ -610,6 +611,13 @@ def align(
             a_data, a_valid = warp_to_grid(a_src, after.valid, src_transform=a_transform, **warp)
             joint = b_valid & a_valid
     logger.info("%s: shift %s px, residual %.3f px, quality %.2f, applied=%s", names, shift, residual, quality, applied)
+    # each date with all of its own bands, for single-date detection (only when it has bands the other lacks)
+    b_own = a_own = None
+    if any(r not in roles and r != "other" for r in before.bands):
+        b_own = before.with_(data=before.data[(slice(None), *slices)], transform=transform, valid=b_valid)
+    if any(r not in roles and r != "other" for r in after.bands):
+        own_data, _ = warp_to_grid(after.data, after.valid, src_transform=a_transform, **warp)
+        a_own = after.with_(data=own_data, transform=transform, crs=before.crs, valid=a_valid)
     report("align: radiometry", 0.7)
     b_scene = before.with_(data=np.ascontiguousarray(b_data), transform=transform, bands=roles, valid=b_valid)
     a_tmp = after.with_(data=a_data, transform=transform, crs=before.crs, bands=roles, valid=a_valid)
@@ -629,4 +637,12 @@ def align(
         radiometric_method=rmethod,
     )
     report("align: done", 1.0)
-    return AlignedPair(before=b_scene, after=a_scene, alignment=alignment, before_source=before, after_source=after)
+    return AlignedPair(
+        before=b_scene,
+        after=a_scene,
+        alignment=alignment,
+        before_source=before,
+        after_source=after,
+        before_own=b_own,
+        after_own=a_own,
+    )

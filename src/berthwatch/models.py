@@ -268,8 +268,12 @@ class Alignment:
 class AlignedPair:
     """BEFORE and AFTER on one common grid (BEFORE's, cropped to the overlap).
 
-    ``after`` is co-registered and radiometrically normalised to ``before``; both share transform and CRS.
-    ``valid`` is the joint valid mask. ``before_source``/``after_source`` are the scenes as read.
+    ``after`` is co-registered and radiometrically normalised to ``before``; both share transform and CRS and
+    hold only the bands the two dates have in common (what the dates are compared on). ``valid`` is the joint
+    valid mask. ``before_source``/``after_source`` are the scenes as read. ``before_own``/``after_own``: a date
+    on the same grid with all of its own bands, as read (AFTER co-registered, not normalised), when it has
+    bands the other date lacks (a NIR band beside a visual product); None otherwise. See
+    :attr:`detection_scenes`.
     """
 
     before: Scene
@@ -277,12 +281,24 @@ class AlignedPair:
     alignment: Alignment
     before_source: Scene
     after_source: Scene
+    before_own: Scene | None = None
+    after_own: Scene | None = None
 
     def __post_init__(self) -> None:
         if self.before.shape != self.after.shape:
             raise ValueError(f"AlignedPair grids differ: {self.before.shape} vs {self.after.shape}")
         if self.before.transform != self.after.transform:
             raise ValueError("AlignedPair scenes must share one transform")
+        for own in (self.before_own, self.after_own):
+            if own is not None and (own.shape != self.before.shape or own.transform != self.before.transform):
+                raise ValueError("AlignedPair: a date's own-band scene must lie on the common grid")
+
+    @property
+    def detection_scenes(self) -> tuple[Scene, Scene]:
+        """(BEFORE, AFTER) on the common grid with every band each date has: what single-date detection and
+        the water mask look at. A date's NIR band is evidence for its water and its hulls (foam is dark in
+        NIR, a hull is not) even when the other date has none; only the comparison needs common bands."""
+        return (self.before_own or self.before, self.after_own or self.after)
 
     @property
     def valid(self) -> np.ndarray:

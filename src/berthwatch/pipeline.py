@@ -129,15 +129,17 @@ def compare_scenes(
     st = _stages or _Stages(COMPARE_STAGES[1:-1], progress)
     with st.stage("align"):
         pair = align(before, after, config=settings.align)
+    # each date is searched with every band it has (a NIR band the other date lacks included)
+    scene_before, scene_after = pair.detection_scenes
     with st.stage("water"):
         aoi_arr = _aoi_mask(aoi, pair.before)
-        water = union_water(pair.before, pair.after, config=settings.water, aoi=aoi_arr)
+        water = union_water(scene_before, scene_after, config=settings.water, aoi=aoi_arr)
     with st.stage("detect"):
         dets_before = detect_windowed(
-            pair.before, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
+            scene_before, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
         )
         dets_after = detect_windowed(
-            pair.after, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
+            scene_after, settings=settings, water=water, aoi=aoi_arr, max_tile_pixels=max_tile_pixels
         )
     with st.stage("diff"):
         changes = diff(dets_before.detections, dets_after.detections, pair, settings=settings, water=water)
