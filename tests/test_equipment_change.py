@@ -283,3 +283,36 @@ def test_items_in_a_cloud_shadow_stayed_or_unknown() -> None:
         1: ["unknown"],
         2: ["stayed"],
     }
+
+
+def test_structure_shadow_at_one_date_hides_no_change_and_makes_none() -> None:
+    # at the first date the shadow of a tall structure (a building, a crane: 14 x 10 m, sky-lit: darker, relatively
+    # bluer) lies over two parked spots, its edge across each, and the detector finds nothing there. At the second
+    # date the shadow has gone round with the sun and both spots show a red car. The car that was there all along
+    # darkened as the shaded ground beside it did: it stayed (the shadow's edge across it breaks the correlation
+    # of the two dates, which alone called it arrived). The one that came shows shaded bare ground there: arrived.
+    # A detection on the shaded bare ground itself is no item: nothing departed there
+    cars = [
+        synth.EquipmentSpec(x=-66.0, y=20, length_m=4.6, width_m=2.0, colour="red", id="S"),
+        synth.EquipmentSpec(x=-36.0, y=20, length_m=4.6, width_m=2.0, colour="red", id="A", present=(False, True)),
+    ]
+    sp = _yard(cars)
+    pair = align(sp.before.to_scene(), sp.after.to_scene())
+    truth = {t.id: t for t in sp.truth if t.kind == "equipment"}
+    rows, cols = np.indices(pair.before.shape)
+    x, y = pair.before.transform @ (cols + 0.5, rows + 0.5)
+    shade = np.zeros(pair.before.shape, bool)
+    for t in truth.values():
+        c = t.polygon.centroid
+        dx, dy = (x - c.x) * pair.before.ground_scale, (y - c.y) * pair.before.ground_scale
+        shade |= (np.abs(dx) <= 7.0) & (np.abs(dy - 4.5) <= 5.0)
+    lit = {"blue": 0.5, "green": 0.42, "red": 0.36, "nir": 0.3}
+    factor = np.stack([np.where(shade, lit[b], 1.0) for b in pair.before.bands])
+    data = (pair.before.data * factor).astype(pair.before.data.dtype)
+    pair = dataclasses.replace(pair, before=dataclasses.replace(pair.before, data=data))
+    # and the first date's detector also fired on a car-sized patch of the shaded bare ground beside S
+    patch = shapely.affinity.translate(truth["S"].polygon, 0.0, 6.0 / pair.before.ground_scale)
+    changes = diff([_det(patch, pair)], [_det(t.polygon, pair) for t in truth.values()], pair)
+    assert _status_of(changes.objects, truth["S"].polygon) == ["stayed"]
+    assert _status_of(changes.objects, truth["A"].polygon) == ["arrived"]
+    assert _status_of(changes.objects, patch) == []  # bare ground in a shadow: no item, nothing departed

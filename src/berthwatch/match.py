@@ -293,6 +293,11 @@ def footprint_evidence(
 
 _MIN_GROUND_PX = 30  # fewest bare-ground pixels for a robust median and spread of their change
 _GROUND_NEAREST = 0.25  # a footprint "looks like the ground" when it resembles this share of the bare ground
+# bare ground in a cast shadow at one date: darker than at the other date in every band by at least this factor
+# (the equipment detector's ``shadow_max_ratio``); a footprint darkened as that ground was, within this factor per
+# band, is the same surface in the shade
+_SHADE_RATIO = 0.8
+_SHADE_TOLERANCE = 1.25
 
 
 def _bare_ground(detections: Sequence[Detection], grid: _Grid, margin_m: float) -> np.ndarray:
@@ -368,6 +373,16 @@ def _ground_evidence(
         shift[k] = np.median(d[inner]) - np.median(g)
         z[k] = shift[k] / max(_robust_sigma(g), floor)
     shadow = cast_shadow_date(xb[:, inner], xa[:, inner], shift, nb, na, bands)
+    shade = {}
+    if shadow is not None:
+        # the bare ground beside it in the same shadow: did the footprint darken as that ground did?
+        shaded_x, lit_x = (xb, xa) if shadow == "before" else (xa, xb)
+        ratio = shaded_x[:, ground] / np.maximum(lit_x[:, ground], 1e-6)
+        in_shade = np.all(ratio < _SHADE_RATIO, axis=0)
+        if in_shade.sum() >= max(_MIN_GROUND_PX, int(inner.sum())):
+            r_ground = np.median(ratio[:, in_shade], axis=1)
+            r_here = np.median(shaded_x[:, inner] / np.maximum(lit_x[:, inner], 1e-6), axis=1)
+            shade["shade_mismatch"] = float(np.max(np.abs(np.log(np.maximum(r_here, 1e-6) / r_ground))))
     unlike = {}
     for tag, x, noise in (("before", xb, nb), ("after", xa, na)):
         # the ground may be of several surfaces (pavement, a road, rails, shade): the footprint is compared with
@@ -383,6 +398,7 @@ def _ground_evidence(
         "ground_pixels": float(n_ground),
         "ground_shadow_before": 1.0 if shadow == "before" else 0.0,
         "ground_shadow_after": 1.0 if shadow == "after" else 0.0,
+        **shade,
     }
 
 
@@ -606,10 +622,32 @@ def _same_item(
     if body.is_empty or body.area <= 0:
         return False
     ev = evidence(body, b)
-    if ev["pixels"] < config.min_change_pixels or "ground_contrast_before" not in ev:
+    if ev["pixels"] < config.min_change_pixels:
         return False
-    shadow = max(ev["ground_shadow_before"], ev["ground_shadow_after"]) >= 1.0
-    return _occupied_at_both(ev, config) and shadow
+    return _shaded_not_changed(ev, config)
+
+
+def _shaded_not_changed(ev: dict[str, float], config: MatchConfig) -> bool:
+    """The footprint is occupied at both dates and changed only by a cast shadow it lies in at one date: darker
+    by the sky-lit spectrum (:func:`cast_shadow_date`) and by the same factor per band, within
+    ``_SHADE_TOLERANCE``, as the bare ground beside it in that shadow (``shade_mismatch``). An item that a
+    structure's shadow moved onto or off with the sun, not one that came or left: an item that came onto ground
+    that was in the shade shows that ground at the other date, darkened by another factor than the item would be."""
+    if "ground_contrast_before" not in ev or max(ev["ground_shadow_before"], ev["ground_shadow_after"]) < 1.0:
+        return False
+    if ev.get("shade_mismatch", 0.0) > math.log(_SHADE_TOLERANCE):
+        return False
+    return _occupied_at_both(ev, config)
+
+
+def _shadow_piece(ev: dict[str, float], here: str, config: MatchConfig) -> bool:
+    """A detection at date ``here`` that is bare ground in a cast shadow there, not an item: darker than at the other
+    date by the sky-lit spectrum, by the same factor as the shaded bare ground beside it (``shade_mismatch``), and
+    like the bare ground at the other date. The shadow of a structure moved there with the sun."""
+    other = "after" if here == "before" else "before"
+    if ev.get(f"ground_shadow_{here}", 0.0) < 1.0 or ev.get("shade_mismatch", math.inf) > math.log(_SHADE_TOLERANCE):
+        return False
+    return ev[f"ground_contrast_{other}"] < config.change_sigma
 
 
 def _occupied_at_both(ev: dict[str, float], config: MatchConfig) -> bool:
@@ -889,9 +927,9 @@ def _classify(
         ev.update(iou=iou, distance_m=dist, length_change=dlen, heading_change_deg=dhead)
         if ev["invalid_after"] > config.max_invalid_fraction or ev["invalid_before"] > config.max_invalid_fraction:
             objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
-        elif (_changed(ev, config) and not _same_item(b, a, evidence, config)) or (
-            b.kind == "vessel" and dlen > 2 * config.length_tolerance and ev["ncc"] < config.same_ncc
-        ):
+        elif (
+            _changed(ev, config) and not _same_item(b, a, evidence, config) and not _shaded_not_changed(ev, config)
+        ) or (b.kind == "vessel" and dlen > 2 * config.length_tolerance and ev["ncc"] < config.same_ncc):
             # (equipment outlines split and merge along packed rows from one date to the other: for equipment
             # only the footprint's evidence says whether it changed; a vessel of another length is another ship
             # unless the berth looks the same at both dates — then the detector cut the same hull differently)
@@ -937,10 +975,14 @@ def _classify(
             # vouched for, so the object is not reported
             logger.debug("lone %s of %d px at %s dropped: too small to verify", det.kind, ev["pixels"], det.centroid)
             continue
+        elif _shadow_piece(ev, here, config):
+            logger.debug("lone %s at %s dropped: bare ground in a shadow at one date", det.kind, det.centroid)
+            continue
         elif (
             _changed(ev, config, here)
             and _vacated(ev, here)
             and not _moved_shadow(ev, det, casters, caster_tree, down_sun, caster_reach)
+            and not _shaded_not_changed(ev, config)
         ):
             status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev, config))  # type: ignore[assignment]
         else:
