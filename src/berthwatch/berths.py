@@ -48,7 +48,9 @@ __all__ = ["berth_changes", "water_change"]
 
 
 def water_change(pair: AlignedPair, *, settings: Settings | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Where the water surface changed between the dates, from each date's :func:`~berthwatch.masks.water_extent`.
+    """Where the water surface changed between the dates, from each date's :func:`~berthwatch.masks.water_extent`
+    on all of that date's bands (:attr:`AlignedPair.detection_scenes`: NDWI at a date with NIR, even when the other
+    date has none and the dates are compared on RGB).
 
     Returns
     -------
@@ -60,8 +62,9 @@ def water_change(pair: AlignedPair, *, settings: Settings | None = None) -> tupl
         Water at either date. All three only where both dates are valid.
     """
     settings = settings or Settings()
-    wb = water_extent(pair.before, config=settings.water)
-    wa = water_extent(pair.after, config=settings.water)
+    scene_before, scene_after = pair.detection_scenes
+    wb = water_extent(scene_before, config=settings.water)
+    wa = water_extent(scene_after, config=settings.water)
     valid = pair.valid
     return (~wb & wa & valid), (wb & ~wa & valid), ((wb | wa) & valid)
 
