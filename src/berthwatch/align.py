@@ -524,7 +524,9 @@ def align(
         ``before`` = BEFORE cropped to the overlap (native dtype, bands common to both dates);
         ``after`` = AFTER warped onto that grid, float32, in BEFORE's radiometric scale. ``alignment`` records
         the shift (displacement of AFTER's content relative to BEFORE, in BEFORE pixels; the correction applied
-        is its opposite), residual, quality and the radiometric gains/offsets.
+        is its opposite), residual, quality and the radiometric gains/offsets. ``before_own``/``after_own``:
+        a date with all of its own bands on the same grid (AFTER co-registered, in its own radiometry) when it has
+        bands the other date lacks (see :attr:`AlignedPair.detection_scenes`).
 
     Raises
     ------
