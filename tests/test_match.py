@@ -394,3 +394,10 @@ def test_vessel_under_way_at_the_date_with_nir_is_cut_from_its_wake(heading: flo
     assert [o.status for o in near] == ["arrived" if arrives else "departed"]
     assert near[0].geometry.centroid.distance(t.polygon.centroid) <= t.length_m / 2
     assert near[0].length_m == pytest.approx(t.length_m, rel=0.25)
+    # summary.json says which bands were compared and which searched at each date
+    from berthwatch.report import compare_summary
+
+    grid = compare_summary(pair, changes, Settings(), {})["grid"]
+    assert sorted(grid["compared_bands"]) == ["blue", "green", "red"]
+    assert "nir" in grid["searched_bands"]["after" if arrives else "before"]
+    assert "nir" not in grid["searched_bands"]["before" if arrives else "after"]

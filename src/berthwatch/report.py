@@ -461,18 +461,25 @@ def compare_summary(
     """The content of ``summary.json`` for one comparison (batch reuses it).
 
     Keys: ``berthwatch_version``, ``command``, ``finding``, ``inputs`` (``before``/``after``: path, file, date,
-    date_source, CRS, pixel size, bands, layout, ...), ``grid`` (the aligned grid), ``alignment``
+    date_source, CRS, pixel size, bands, layout, ...), ``grid`` (the aligned grid; ``compared_bands``: the bands
+    the dates are compared on, ``searched_bands``: each date's bands searched for objects), ``alignment``
     (:meth:`Alignment.to_dict`), ``counts`` (kind × status, :meth:`ChangeSet.counts`), ``totals``, ``settings``,
     ``timings_s``, ``notes``, ``outputs`` (empty here; :func:`write_compare_outputs` fills it).
     """
     counts = changes.counts()
     changed = sum(counts[k][s] for k in KINDS for s in ("departed", "arrived"))
+    searched = pair.detection_scenes
     return {
         "berthwatch_version": berthwatch.__version__,
         "command": "compare",
         "finding": finding_sentence(changes.objects),
         "inputs": {"before": scene_summary(pair.before_source), "after": scene_summary(pair.after_source)},
-        "grid": _grid_info(pair.before),
+        "grid": {
+            **_grid_info(pair.before),
+            # the dates are compared on the bands they share; each is searched with all of its own
+            "compared_bands": list(pair.before.bands),
+            "searched_bands": {"before": list(searched[0].bands), "after": list(searched[1].bands)},
+        },
         "alignment": pair.alignment.to_dict(),
         "counts": counts,
         "totals": {"objects": len(changes.objects), "changed": changed},
