@@ -629,10 +629,10 @@ def _same_item(
 
 def _shaded_not_changed(ev: dict[str, float], config: MatchConfig) -> bool:
     """The footprint is occupied at both dates and changed only by a cast shadow it lies in at one date: darker
-    by the sky-lit spectrum (:func:`cast_shadow_date`) and by the same factor per band, within
-    ``_SHADE_TOLERANCE``, as the bare ground beside it in that shadow (``shade_mismatch``). An item that a
-    structure's shadow moved onto or off with the sun, not one that came or left: an item that came onto ground
-    that was in the shade shows that ground at the other date, darkened by another factor than the item would be."""
+    by the sky-lit spectrum (:func:`cast_shadow_date`) and, where there is bare ground beside it in that shadow to
+    compare with, by the same factor per band as that ground, within ``_SHADE_TOLERANCE`` (``shade_mismatch``).
+    An item that a structure's shadow moved onto or off with the sun, not one that came or left: an item that came
+    onto ground that was in the shade shows that ground at the other date, darkened by another factor."""
     if "ground_contrast_before" not in ev or max(ev["ground_shadow_before"], ev["ground_shadow_after"]) < 1.0:
         return False
     if ev.get("shade_mismatch", 0.0) > math.log(_SHADE_TOLERANCE):

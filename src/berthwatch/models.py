@@ -298,7 +298,9 @@ class AlignedPair:
         """(BEFORE, AFTER) on the common grid with every band each date has: what single-date detection and
         the water mask look at. A date's NIR band is evidence for its water and its hulls (foam is dark in
         NIR, a hull is not) even when the other date has none; only the comparison needs common bands."""
-        return (self.before_own or self.before, self.after_own or self.after)
+        before = self.before if self.before_own is None else self.before_own
+        after = self.after if self.after_own is None else self.after_own
+        return before, after
 
     @property
     def valid(self) -> np.ndarray:
