@@ -173,6 +173,8 @@ class MatchConfig:
     ground_shift_sigma: float = 3.0  # an item changed when its median pixel changed by this many robust sigmas
     # of the bare ground's own change (after removing the bare ground's local change: haze, shadow, gain)
     min_quiet_ground: float = 0.25  # fewer of the bare ground's pixels unchanged: cloud or its shadow (unknown)
+    same_occupant_change: float = 0.5  # an item's colour against the bare ground changed by less than this share of
+    # itself, unlike the ground at both dates: the same occupant at both (partly shaded, or missed at one date)
     shadow_pair_m: float = 10.0  # a dark item gone and a dark item come this close, each in a sky-lit shadow at
     # its own date only: one shadow that turned with the sun (a crane leg's, a mast's), not two items (0: off)
     # recover vessels the detector missed from hull-shaped regions of strong two-date change anywhere on the water

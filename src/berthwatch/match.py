@@ -340,6 +340,9 @@ def _ground_evidence(
     band (beyond the bare ground's own change) by the spectrum of a cast shadow — lit only by the sky, whose light
     is bluer than the sun's, so that the darkening ratio (shaded / lit) does not fall from one band to the next
     shorter one (``bands`` gives the band roles; without them, 0).
+    ``occupant_change``: how far the footprint's median colour minus the bare ground's median moved between the
+    dates, as a share of the larger of the two (RMS over bands): small when the same item is there at both dates.
+    ``shade_mismatch`` (only with a cast shadow and enough shaded bare ground): see :func:`_shaded_not_changed`.
     Empty when there is too little bare ground (an item deep inside a packed block) or too few valid pixels.
     """
     pad = max(2, round(radius_m / grid.pixel_size_m))
@@ -384,12 +387,17 @@ def _ground_evidence(
             r_here = np.median(shaded_x[:, inner] / np.maximum(lit_x[:, inner], 1e-6), axis=1)
             shade["shade_mismatch"] = float(np.max(np.abs(np.log(np.maximum(r_here, 1e-6) / r_ground))))
     unlike = {}
+    against: dict[str, np.ndarray] = {}
     for tag, x, noise in (("before", xb, nb), ("after", xa, na)):
         # the ground may be of several surfaces (pavement, a road, rails, shade): the footprint is compared with
         # the part of the bare ground it resembles most (its nearest quarter), not with the ground's median
         colour = np.median(x[:, inner], axis=1)
         dist = np.sqrt(np.mean(((x[:, ground] - colour[:, None]) / np.maximum(noise, 1e-6)[:, None]) ** 2, axis=0))
         unlike[tag] = float(np.quantile(dist, _GROUND_NEAREST))
+        against[tag] = colour - np.median(x[:, ground], axis=1)
+    # how far the footprint's colour against the ground moved, as a share of the larger of the two (RMS over bands)
+    size = max(float(np.sqrt(np.mean(against["before"] ** 2))), float(np.sqrt(np.mean(against["after"] ** 2))), 1e-6)
+    occupant = float(np.sqrt(np.mean((against["after"] - against["before"]) ** 2))) / size
     return {
         "ground_shift_z": float(np.sqrt(np.mean(z * z))),
         "ground_contrast_before": unlike["before"],
@@ -398,6 +406,7 @@ def _ground_evidence(
         "ground_pixels": float(n_ground),
         "ground_shadow_before": 1.0 if shadow == "before" else 0.0,
         "ground_shadow_after": 1.0 if shadow == "after" else 0.0,
+        "occupant_change": occupant,
         **shade,
     }
 
@@ -624,7 +633,7 @@ def _same_item(
     ev = evidence(body, b)
     if ev["pixels"] < config.min_change_pixels:
         return False
-    return _shaded_not_changed(ev, config)
+    return _shaded_not_changed(ev, config) or _same_occupant(ev, config)
 
 
 def _shaded_not_changed(ev: dict[str, float], config: MatchConfig) -> bool:
@@ -648,6 +657,15 @@ def _shadow_piece(ev: dict[str, float], here: str, config: MatchConfig) -> bool:
     if ev.get(f"ground_shadow_{here}", 0.0) < 1.0 or ev.get("shade_mismatch", math.inf) > math.log(_SHADE_TOLERANCE):
         return False
     return ev[f"ground_contrast_{other}"] < config.change_sigma
+
+
+def _same_occupant(ev: dict[str, float], config: MatchConfig) -> bool:
+    """The footprint holds the same occupant at both dates: unlike the bare ground at both (:func:`_occupied_at_both`)
+    and its colour against that ground changed by less than ``same_occupant_change`` of itself (``occupant_change``).
+    A shadow over part of it, or an outline the detector drew at one date only, changes the footprint a little; an
+    item that left shows the ground, and one put down in its place has its own colour. (Unless it has the same
+    colour: a blue container stacked onto a blue one, or put where one stood, is taken for the same.)"""
+    return ev.get("occupant_change", math.inf) <= config.same_occupant_change and _occupied_at_both(ev, config)
 
 
 def _occupied_at_both(ev: dict[str, float], config: MatchConfig) -> bool:
@@ -983,6 +1001,7 @@ def _classify(
             and _vacated(ev, here)
             and not _moved_shadow(ev, det, casters, caster_tree, down_sun, caster_reach)
             and not _shaded_not_changed(ev, config)
+            and not _same_occupant(ev, config)
         ):
             status, conf = change_status, 0.5 * (det.confidence + _change_strength(ev, config))  # type: ignore[assignment]
         else:
