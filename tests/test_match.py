@@ -401,3 +401,25 @@ def test_vessel_under_way_at_the_date_with_nir_is_cut_from_its_wake(heading: flo
     assert sorted(grid["compared_bands"]) == ["blue", "green", "red"]
     assert "nir" in grid["searched_bands"]["after" if arrives else "before"]
     assert "nir" not in grid["searched_bands"]["before" if arrives else "after"]
+
+
+def test_generated_port_with_only_radiometry_and_registration_changed_has_no_vessel_change() -> None:
+    """A generated 3 m port seen again at 5 m, 2 px off, with another gain and offset, every ship where it was.
+
+    The detector outlines some hulls at other lengths at the two dates (an 18 m and a 48 m piece of one hull):
+    another length is another ship only where the berth changed, not where the footprint merely correlates
+    poorly (a faint hull at coarse pixels has no pattern to correlate). No vessel departed or arrived."""
+    from berthwatch import synth
+    from berthwatch.pipeline import compare_scenes
+
+    port = synth.make_port(synth.PortSpec(seed=303, width_m=3000.0, height_m=2250.0, pixel_size_m=3.0))
+    before = synth.DateSpec(date=dt.date(2025, 1, 18), layout="analytic", sun_azimuth_deg=150.0)
+    after = synth.DateSpec(
+        date=dt.date(2025, 1, 27), layout="analytic", shift_px=(2.0, 2.0), pixel_size_m=5.0, gain=0.8, offset=0.01,
+        sun_azimuth_deg=150.0,
+    )  # fmt: skip
+    b, a = synth.render(port, before, which=0), synth.render(port, after, which=0)
+    _, changes = compare_scenes(b.to_scene(), a.to_scene())
+    vessels = [o for o in changes.objects if o.kind == "vessel"]
+    assert len(vessels) > 20
+    assert [o.status for o in vessels if o.status in ("departed", "arrived")] == []

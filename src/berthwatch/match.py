@@ -947,10 +947,16 @@ def _classify(
             objects.append(_object("unknown", b, before=b, after=a, confidence=0.5 * b.confidence, evidence=ev))
         elif (
             _changed(ev, config) and not _same_item(b, a, evidence, config) and not _shaded_not_changed(ev, config)
-        ) or (b.kind == "vessel" and dlen > 2 * config.length_tolerance and ev["ncc"] < config.same_ncc):
+        ) or (
+            b.kind == "vessel"
+            and dlen > 2 * config.length_tolerance
+            and ev["ncc"] < config.same_ncc
+            and ev["changed_fraction"] >= 0.5 * config.min_changed_fraction
+        ):
             # (equipment outlines split and merge along packed rows from one date to the other: for equipment
             # only the footprint's evidence says whether it changed; a vessel of another length is another ship
-            # unless the berth looks the same at both dates — then the detector cut the same hull differently)
+            # unless the berth looks the same at both dates or hardly any of its pixels changed — then the detector
+            # cut the same hull differently: a faint hull at coarse pixels has no pattern to correlate)
             s = _change_strength(ev, config)
             objects.append(
                 _object("departed", b, before=b, after=None, confidence=0.5 * (b.confidence + s), evidence=ev)
