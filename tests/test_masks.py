@@ -121,6 +121,19 @@ def test_hull_alongside_quay_is_searched_but_the_quay_is_not(px):
     assert not w[round(c.rows - 100 / px), round(290 / px)]  # so does the quay edge away from the hull
 
 
+@pytest.mark.parametrize("px", [1.0, 3.0])
+def test_narrow_hulls_alongside_quay_are_searched(px):
+    # a tug and a patrol boat of 10 m beam alongside the straight quay: narrower than a cargo ship, wider than the
+    # slivers of a jagged quay outline (``min_moored_beam_m``): in the vessel search domain at fine pixels too
+    c = _harbour(px)
+    c.paint(rect(305.5, 450, 40, 10, 0), BRIGHT)
+    c.paint(rect(305.5, 650, 60, 10, 0), BRIGHT)
+    w = water_mask(c.scene())
+    col = round(305 / px)
+    assert w[round(c.rows - 450 / px), col] and w[round(c.rows - 650 / px), col]
+    assert not w[round(c.rows - 100 / px), round(290 / px)]  # the quay edge away from them stays land
+
+
 @pytest.mark.parametrize("seed", [5, 6])
 def test_rgb_glint_fields_on_the_open_water_are_water(seed):
     """Visual RGB at 10 m with strong sun glint: the texture index takes the glint fields for land, holes of

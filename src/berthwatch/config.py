@@ -30,7 +30,7 @@ class WaterConfig:
     texture_z: float = 4.0  # (no NIR) water pixels rougher than the water interior by this many robust sigmas are land
     ndwi_margin: float = 2.0  # (NDWI) water's local mean index lies this many local sigmas above the threshold
     quay_tolerance_m: float = 60.0  # the quay line is straightened to this tolerance (about a hull beam)
-    min_moored_beam_m: float = 12.0  # quay-line bumps narrower than this are slivers of a jagged outline
+    min_moored_beam_m: float = 8.0  # quay-line bumps narrower than this are slivers of a jagged outline
     min_vessel_area_m2: float = 60.0  # quay-line bumps smaller than this are not hulls
     min_moored_elongation: float = 2.0  # quay-line bumps must be at least this elongated to be hulls
     min_moored_fill: float = 0.93  # ... and be rectangular (area / moment-equivalent rectangle; a triangle: 0.87)
