@@ -621,9 +621,10 @@ def _same_item(
     """Whether two overlapping equipment outlines of the two dates are the same item whose dark fringe moved.
 
     The part both outlines share (the item's body) is occupied at both dates (unlike the bare ground at each,
-    beyond ``change_sigma``) and changed only by a cast shadow (:func:`cast_shadow_date`). A shadow that moved with
-    the sun changes where a dark item's outline ends (the outline takes in its shadow), not the item itself; an
-    unchanged body alone does not tell the same item from another one put down overlapping it.
+    beyond ``change_sigma``) and changed only by a cast shadow (:func:`cast_shadow_date`), or holds the same
+    occupant at both (:func:`_same_occupant`: its colour against the ground hardly changed). A shadow that moved with
+    the sun changes where a dark item's outline ends (the outline takes in its shadow), not the item itself. (Another
+    item of the same colour put down overlapping it is taken for the same.)
     """
     if b.kind != "equipment":
         return False
