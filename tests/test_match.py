@@ -423,3 +423,17 @@ def test_generated_port_with_only_radiometry_and_registration_changed_has_no_ves
     vessels = [o for o in changes.objects if o.kind == "vessel"]
     assert len(vessels) > 20
     assert [o.status for o in vessels if o.status in ("departed", "arrived")] == []
+
+
+def test_hull_that_stands_out_in_one_band_only_departed() -> None:
+    """A hull with the water's mean brightness (darker in red, brighter in blue by three noise sigmas: too little
+    for its pixels to pass ``change_sigma``) stands out from the water ring at its date in one band and not at the
+    other: departed. On the band mean it looks like water at both dates, which used to make it "stayed"."""
+    ship = Ship(x=300.0, y=110.0, length=60.0, width=12.0, heading=60.0)
+    b = render([], seed=1, name="before.tif")
+    hull = rfeatures.rasterize([(ship.polygon(), 1)], out_shape=GRID_SHAPE, transform=GRID, dtype="uint8") == 1
+    b.data[0][hull] -= 6.0
+    b.data[2][hull] += 6.0
+    a = render([], seed=2, name="after.tif", date=dt.date(2025, 1, 27))
+    changes = diff([det(ship)], [], align(b, a))
+    assert statuses(changes) == [("departed", 300)]

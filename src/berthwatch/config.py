@@ -192,6 +192,9 @@ class MatchConfig:
     berth_max_opposite: float = 0.25  # ... over this share of its area: a shifted shadow or a moved object
     berth_shore_m: float = 10.0  # a berth region lies this close to non-water of both dates (quay, other hull)
     berth_clutter_window_m: float = 100.0  # the berth's own water, whose flip rate gates it (max_recover_clutter)
+    berth_min_diff_z: float = 1.5  # a region with few pixels past change_sigma is kept only when its median change
+    # is this many noise sigmas (a dark hull that left dark water changes every pixel a little; a region whose ring
+    # changed around an unchanged footprint, a moved shadow, does not)
     berth_outline_agreement: float = 0.75  # a detector outline less inside the water change is measured on it
     other_change_sigma: float = 5.0  # "other surface change" in the change map: magnitude above this
     min_other_change_m2: float = 50.0  # ... over at least this connected area

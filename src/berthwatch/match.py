@@ -142,9 +142,10 @@ class _Grid:
     data_after: np.ndarray | None = None
     band_noise_before: np.ndarray | None = None  # pixel noise of each band (robust, from neighbour differences)
     band_noise_after: np.ndarray | None = None
+    water: np.ndarray | None = None  # union water of both dates (the vessel search domain), when known
 
 
-def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
+def _grid(pair: AlignedPair, magnitude: np.ndarray, water: np.ndarray | None = None) -> _Grid:
     gb = band_mean(pair.before.data)
     ga = band_mean(pair.after.data)
     vb, va = pair.before.valid, pair.after.valid
@@ -177,6 +178,7 @@ def _grid(pair: AlignedPair, magnitude: np.ndarray) -> _Grid:
         # (at least the noise of the band mean: integer data quantised finer than its noise has a zero MAD)
         band_noise_before=np.array([max(noise(x.astype(np.float32), vb), noise(gb, vb)) for x in pair.before.data]),
         band_noise_after=np.array([max(noise(x.astype(np.float32), va), noise(ga, va)) for x in pair.after.data]),
+        water=water,
     )
 
 
@@ -220,8 +222,21 @@ def _contrast(g: np.ndarray, inside: np.ndarray, ring: np.ndarray, noise: float)
     return float(abs(np.median(g[inside]) - np.median(ring_v)) / spread)
 
 
+def _band_contrast(
+    data: np.ndarray | None, noise: np.ndarray | None, sl: tuple[slice, slice], inside: np.ndarray, ring: np.ndarray
+) -> float:
+    """The largest :func:`_contrast` over the bands (each against its own ring spread and pixel noise): a hull
+    that stands out in one band only (a dark hull on dark water in the near-infrared) still stands out."""
+    if data is None or noise is None:
+        return 0.0
+    return max(
+        (_contrast(band[sl].astype(np.float32), inside, ring, float(n)) for band, n in zip(data, noise, strict=True)),
+        default=0.0,
+    )
+
+
 def footprint_evidence(
-    geom: BaseGeometry, grid: _Grid, *, change_sigma: float, ring_m: float | None = None
+    geom: BaseGeometry, grid: _Grid, *, change_sigma: float, ring_m: float | None = None, hull: bool = False
 ) -> dict[str, float]:
     """Two-date evidence inside one footprint on the common grid.
 
@@ -234,6 +249,13 @@ def footprint_evidence(
     ``pixels``, ``ring_z`` (90th percentile of the change magnitude in the ring: how much the surroundings
     changed, e.g. a rougher sea) and ``ring_z50`` (its median: well above ``change_sigma`` the whole
     neighbourhood changed — a cloud, its shadow — and the object's own change cannot be told apart).
+
+    With ``hull`` (vessels), when the grid knows the water (the union of both dates': it takes in every berth),
+    the footprint is its part on the water and the contrasts are taken against the water of the ring, each when
+    it makes up a quarter of the whole (an outline alongside a quay takes in some of the quay, and the ring has
+    quay on one side: their brightness and spread would swamp a dark hull's contrast); and the contrasts are the
+    largest over the bands rather than on the band mean (a hull and the water can have the same mean brightness
+    and differ in one band).
     """
     px = grid.pixel_size_m
     if ring_m is None:
@@ -255,6 +277,9 @@ def footprint_evidence(
     if wm is None:
         return empty
     sl, inside = wm
+    wet = grid.water[sl] if hull and grid.water is not None else None
+    if wet is not None and (inside & wet).sum() >= max(3, inside.sum() // 4):
+        inside = inside & wet  # the hull's pixels: not the quay edge an outline alongside a quay takes in
     n_in = int(inside.sum())
     if n_in == 0:
         return empty
@@ -264,6 +289,9 @@ def footprint_evidence(
     margin = ndi.binary_dilation(inside, iterations=2)
     near = ndi.binary_dilation(inside, iterations=1)
     ring = ndi.binary_dilation(inside, iterations=ring_px) & ~near
+    contrast_ring = ring
+    if wet is not None and (ring & wet).sum() >= max(3, ring.sum() // 4):
+        contrast_ring = ring & wet
     sel = margin & both
     inner = inside & both
     mag = grid.magnitude[sl][inner]
@@ -275,12 +303,19 @@ def footprint_evidence(
         "changed_fraction": float((mag > change_sigma).mean()) if mag.size else 0.0,
         "invalid_before": float(1.0 - (inside & vb).sum() / n_in),
         "invalid_after": float(1.0 - (inside & va).sum() / n_in),
-        "contrast_before": _contrast(gb, inside & vb, ring & vb, grid.noise_before),
-        "contrast_after": _contrast(ga, inside & va, ring & va, grid.noise_after),
+        "contrast_before": _contrast(gb, inside & vb, contrast_ring & vb, grid.noise_before),
+        "contrast_after": _contrast(ga, inside & va, contrast_ring & va, grid.noise_after),
         "pixels": float(n_in),
         "ring_z": float(np.quantile(grid.magnitude[sl][ring & both], 0.9)) if (ring & both).sum() >= 3 else 0.0,
         "ring_z50": float(np.median(grid.magnitude[sl][ring & both])) if (ring & both).sum() >= 3 else 0.0,
     }
+    if hull:
+        for tag, data, bnoise, v in (
+            ("before", grid.data_before, grid.band_noise_before, vb),
+            ("after", grid.data_after, grid.band_noise_after, va),
+        ):
+            c = _band_contrast(data, bnoise, sl, inside & v, contrast_ring & v)
+            ev[f"contrast_{tag}"] = max(ev[f"contrast_{tag}"], c)
     for tag, g, v, noise, bright in (
         ("before", gb, vb, grid.noise_before, grid.bright_before),
         ("after", ga, va, grid.noise_after, grid.bright_after),
@@ -859,7 +894,9 @@ def _classify(
     bare = _bare_ground([*before, *after], grid, config.ground_margin_m) if use_ground else None
 
     def evidence(geom: BaseGeometry, d: Detection) -> dict[str, float]:
-        ev = footprint_evidence(geom, grid, change_sigma=config.change_sigma, ring_m=_ring_m(d))
+        ev = footprint_evidence(
+            geom, grid, change_sigma=config.change_sigma, ring_m=_ring_m(d), hull=d.kind == "vessel"
+        )
         if bare is not None and d.kind == "equipment":
             # small items are judged against the bare ground around them, not a thin ring (full of neighbours
             # in a packed row) nor pixel by pixel (a 3 x 2 m item is mostly edge pixels)
@@ -1155,7 +1192,9 @@ def _recover_vessels(
         fill = geom.area / max(rect.area, 1e-12)
         if fill < 0.5:
             continue
-        ev = footprint_evidence(rect, grid, change_sigma=cfg.change_sigma, ring_m=float(np.clip(width, 3.0, 20.0)))
+        ev = footprint_evidence(
+            rect, grid, change_sigma=cfg.change_sigma, ring_m=float(np.clip(width, 3.0, 20.0)), hull=True
+        )
         if ev["ring_z50"] >= 0.5 * cfg.change_sigma:
             continue  # the water around a hull that came or went is quiet; here it changed too (cloud, shadow)
         cb, ca = ev["contrast_before"], ev["contrast_after"]
@@ -1192,7 +1231,10 @@ def _merge_berth_changes(
 
     A region whose footprint is cloud-like at the date it is "present" (bright and featureless), whose whole
     neighbourhood changed (an unmasked cloud or its shadow), or whose pixels hardly changed between the dates
-    (the water outline flipped on its threshold) is not a hull and is dropped. A detector object of the same status
+    (few past ``change_sigma`` and a median change under ``berth_min_diff_z``: the water outline flipped on its
+    threshold, or a shadow moved in the ring around it) is not a hull and is dropped; nor is one that does not
+    stand out from the water ring in any band at its date while it is water-like at the other
+    (:func:`_changed`). A detector object of the same status
     that the berth change overlaps (footprint IoU >= 0.3) is kept, and measured on the berth change when less than
     ``berth_outline_agreement`` of its outline lies in it. Otherwise
     the berth change wins over the vessel objects it covers for at least half of their area: fragments of the
@@ -1201,11 +1243,12 @@ def _merge_berth_changes(
     out = list(objects)
     for b in berths:
         ring_m = float(np.clip(b.width_m, 3.0, 20.0))
-        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=ring_m)
+        ev = footprint_evidence(b.geometry, grid, change_sigma=config.change_sigma, ring_m=ring_m, hull=True)
         here = "before" if b.status == "departed" else "after"
         if ev[f"cloud_{here}"] > 0 or ev["ring_z50"] >= 2.0 * config.change_sigma:
             continue
-        if ev["changed_fraction"] < 0.5 * config.min_changed_fraction or not _changed(ev, config, here):
+        weak = ev["changed_fraction"] < 0.5 * config.min_changed_fraction and ev["diff_z"] < config.berth_min_diff_z
+        if weak or not _changed(ev, config, here):
             continue  # the pixels hardly changed: the water outline flipped on its threshold (colour drift), no hull
         b.evidence.update({k: round(float(ev[k]), 4) for k in ("ncc", "changed_fraction", "ring_z50")})
         vessels = [o for o in out if o.kind == "vessel" and not o.geometry.is_empty]
@@ -1361,7 +1404,7 @@ def diff(
 
     report("diff: change magnitude", 0.0)
     mag = change_magnitude(pair, shift_px=_shift_radius(pair))
-    grid = _grid(pair, mag)
+    grid = _grid(pair, mag, water)
     res_px = pair.alignment.residual_px if math.isfinite(pair.alignment.residual_px) else 0.0
     registration_m = 3.0 * res_px * grid.pixel_size_m
     report("diff: matching", 0.3)
