@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
@@ -437,3 +438,19 @@ def test_hull_that_stands_out_in_one_band_only_departed() -> None:
     a = render([], seed=2, name="after.tif", date=dt.date(2025, 1, 27))
     changes = diff([det(ship)], [], align(b, a))
     assert statuses(changes) == [("departed", 300)]
+
+
+def test_a_berth_change_inside_a_reported_departure_is_a_piece_of_it() -> None:
+    """The water opened under only part of a departed hull (its superstructure, say): that berth region lies inside
+    the detector's departure and is not reported again as a second, shorter departure."""
+    from berthwatch.match import _changed, _grid, _merge_berth_changes, _object, change_magnitude, footprint_evidence
+
+    pair = align(render(FLEET, seed=1, name="before.tif"), render([B, C], seed=2, name="after.tif"))
+    grid = _grid(pair, change_magnitude(pair))
+    whole = _object("departed", det(A), before=det(A), after=None, confidence=0.9, evidence={})
+    piece = det(dataclasses.replace(A, x=A.x - 0.375 * A.length, length=A.length / 4))
+    region = _object("departed", piece, before=piece, after=None, confidence=0.9, evidence={"water_change": 1.0})
+    ev = footprint_evidence(piece.geometry, grid, change_sigma=MatchConfig().change_sigma, hull=True)
+    assert _changed(ev, MatchConfig(), "before")  # the piece itself is a clear change: only the rule drops it
+    merged = _merge_berth_changes([whole], [region], grid, MatchConfig())
+    assert [(o.status, round(o.length_m)) for o in merged] == [("departed", 150)]

@@ -1236,7 +1236,8 @@ def _merge_berth_changes(
     stand out from the water ring in any band at its date while it is water-like at the other
     (:func:`_changed`). A detector object of the same status
     that the berth change overlaps (footprint IoU >= 0.3) is kept, and measured on the berth change when less than
-    ``berth_outline_agreement`` of its outline lies in it. Otherwise
+    ``berth_outline_agreement`` of its outline lies in it; one that lies for at least half inside such an object is
+    a piece of it and adds nothing. Otherwise
     the berth change wins over the vessel objects it covers for at least half of their area: fragments of the
     hull, or a "stayed" that the water, open at one of the dates, contradicts.
     """
@@ -1258,6 +1259,10 @@ def _merge_berth_changes(
             if o.status == b.status
             and o.geometry.intersection(b.geometry).area >= 0.3 * o.geometry.union(b.geometry).area
         ]
+        if not same and any(
+            o.status == b.status and o.geometry.intersection(b.geometry).area >= 0.5 * b.geometry.area for o in vessels
+        ):
+            continue  # a piece of a hull already reported with this status (the water opened only under part of it)
         if same:
             # the region that became (or stopped being) open water is the hull itself; a single-date outline at a
             # quay that reaches well beyond it took in the quay edge, a shadow or the next hull: keep the object,
